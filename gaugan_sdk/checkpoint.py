@@ -61,6 +61,7 @@ def save_checkpoint(path: str | os.PathLike, config: GeneratorConfig, generator:
     """Write a checkpoint atomically (a crash mid-write leaves the previous file intact)."""
     ckpt = Checkpoint(config, _cpu_state(generator), None if encoder is None else _cpu_state(encoder))
     check_state_dicts(ckpt)  # never write a file that would not load
+    _check_plain_data(training, "training")
     payload = {
         "format": FORMAT, "version": VERSION, "sdk_version": __version__, "config": config.to_dict(),
         "generator": ckpt.generator, "encoder": ckpt.encoder, "training": training,
@@ -86,8 +87,8 @@ def load_checkpoint(path: str | os.PathLike, config: GeneratorConfig | str | Non
     data = _torch_load(path)
     if isinstance(data, dict) and data.get("format") == FORMAT:
         return _from_payload(data, path, config, overrides)
-    cfg = _resolve_config(config, overrides, path)
-    return _import_nvlabs(_nvlabs_generator_file(path, "latest"), cfg, _as_state_dict(data, path))
+    g_path = _nvlabs_generator_file(path, "latest")
+    return _import_nvlabs(g_path, _resolve_config(config, overrides, path), _as_state_dict(data, path))
 
 
 def import_nvlabs(path: str | os.PathLike, config: GeneratorConfig | str | None, *, epoch: str = "latest",
@@ -97,9 +98,8 @@ def import_nvlabs(path: str | os.PathLike, config: GeneratorConfig | str | None,
     `config` is a preset name ("cityscapes", "ade20k", "coco") or a GeneratorConfig; `overrides` adjust a
     preset (e.g. use_vae=True). With use_vae the encoder `<epoch>_net_E.pth` must lie beside the generator.
     """
-    cfg = _resolve_config(config, overrides, path)
     g_path = _nvlabs_generator_file(Path(path), epoch)
-    return _import_nvlabs(g_path, cfg, _state_dict_file(g_path))
+    return _import_nvlabs(g_path, _resolve_config(config, overrides, path), _state_dict_file(g_path))
 
 
 def _import_nvlabs(g_path: Path, cfg: GeneratorConfig, generator: StateDict) -> Checkpoint:
@@ -270,6 +270,9 @@ def _from_payload(data: dict[str, Any], path: Path, config, overrides: dict[str,
     if not isinstance(version, int) or version > VERSION:
         raise ValueError(f"{path} has checkpoint format version {version!r}; this gaugan-sdk {__version__} "
                          f"reads versions up to {VERSION}: upgrade gaugan-sdk")
+    missing = [key for key in ("config", "generator") if key not in data]
+    if missing:
+        raise ValueError(f"{path} is a malformed gaugan-sdk checkpoint: no {' or '.join(missing)} entry")
     cfg = GeneratorConfig.from_dict(data["config"])
     if overrides:
         raise ValueError(f"{path} is a gaugan-sdk checkpoint, whose config is stored in the file; overrides "
@@ -292,3 +295,22 @@ def _cpu_state(module_or_state: nn.Module | StateDict) -> StateDict:
         module_or_state = module_or_state.module
     state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
     return {key: t.detach().cpu() for key, t in state.items()}
+
+
+_PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.Size)
+
+
+def _check_plain_data(value: Any, where: str) -> None:
+    """Only what torch.load(weights_only=True) reads back: containers of plain values and tensors."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where} has a key of type {type(key).__name__}; checkpoints take str/int keys")
+            _check_plain_data(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain_data(item, f"{where}[{i}]")
+    elif not isinstance(value, _PLAIN):
+        raise TypeError(f"{where} is a {type(value).__name__}; a checkpoint holds only dicts, lists, tuples, str, "
+                        f"int, float, bool, None and tensors (it must load with weights_only=True): convert it, "
+                        f"e.g. a numpy array with torch.from_numpy")

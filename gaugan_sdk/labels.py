@@ -12,7 +12,7 @@ numpy only: the runtime imports this without torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -138,7 +138,7 @@ class LabelSet:
         """Label ids of any shape -> uint8 RGB of shape (..., 3). 255 is black when the set has dontcare."""
         ids = _as_int_array(label_ids, "label ids")
         _check_range(ids, len(self.names), self.dontcare, f"label set {self.name!r}")
-        return self._color_lut()[ids]
+        return self._color_lut[ids]
 
     def decode(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 RGB mask (..., 3) -> int32 label ids (...).
@@ -152,7 +152,7 @@ class LabelSet:
         if rgb.ndim < 3 or rgb.shape[-1] != 3 or rgb.size == 0:
             raise ValueError(f"a palette mask must have shape (H, W, 3) or (N, H, W, 3), got {rgb.shape}")
         keys = _rgb_keys(rgb)
-        table_keys, table_ids = self._decode_table()
+        table_keys, table_ids = self._decode_table
         pos = np.searchsorted(table_keys, keys).clip(max=len(table_keys) - 1)
         known = table_keys[pos] == keys
         if not known.all():
@@ -163,8 +163,9 @@ class LabelSet:
     def _accepted(self) -> str:
         return f"0..{len(self.names) - 1}" + (f" and {DONTCARE_ID}" if self.dontcare else "")
 
+    @cached_property
     def _color_lut(self) -> np.ndarray:
-        """id -> colour for every id an int array may hold after the range check."""
+        """id -> colour for every id an int array may hold after the range check (built once per set)."""
         size = max(len(self.names), DONTCARE_ID + 1 if self.dontcare else 0)
         lut = np.zeros((size, 3), dtype=np.uint8)
         lut[:len(self.names)] = self.palette
@@ -172,7 +173,9 @@ class LabelSet:
             lut[DONTCARE_ID] = DONTCARE_COLOR
         return lut
 
+    @cached_property
     def _decode_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted palette keys (r << 16 | g << 8 | b) and their ids (built once per set)."""
         keys = _rgb_keys(self.palette)
         ids = np.arange(len(self.names), dtype=np.int32)
         if self.dontcare:

@@ -1,6 +1,7 @@
 import pickle
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 
@@ -109,6 +110,7 @@ def test_vae_mismatch_and_missing_encoder(tmp_path):
 @pytest.mark.parametrize("case, error, message", [
     ("missing", FileNotFoundError, "checkpoint not found"),
     ("no_preset", ValueError, "pass a preset"),
+    ("wrong_name_no_preset", ValueError, "neither a gaugan-sdk checkpoint nor an NVlabs generator file"),
     ("bad_preset", ValueError, "unknown preset 'kitti'"),
     ("empty_folder", FileNotFoundError, r"no latest_net_G.pth in .*; generator files there: none"),
     ("truncated", ValueError, r"not a readable PyTorch checkpoint \(truncated or corrupted\?\)"),
@@ -136,9 +138,10 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, case, error, message):
         path.write_bytes(pickle.dumps({"net": torch.nn.Linear(1, 1)}, protocol=2))
     elif case == "not_a_state_dict":
         torch.save({"generator": {"a": 1}}, path)
-    elif case == "wrong_name":
+    elif case.startswith("wrong_name"):
         path = path.with_name("generator.pth")
         torch.save(generator.state_dict(), path)
+        config = None if case.endswith("no_preset") else config
     with pytest.raises(error, match=message):
         load_checkpoint(path, config)
 
@@ -155,6 +158,9 @@ def test_our_checkpoint_refuses_overrides_and_other_configs(tmp_path):
     torch.save({**data, "version": 99}, path)
     with pytest.raises(ValueError, match="format version 99.*upgrade gaugan-sdk"):
         load_checkpoint(path)
+    torch.save({key: v for key, v in data.items() if key != "generator"}, path)
+    with pytest.raises(ValueError, match="malformed gaugan-sdk checkpoint: no generator entry"):
+        load_checkpoint(path)
 
 
 def test_save_refuses_weights_that_do_not_fit_and_writes_nothing(tmp_path):
@@ -166,6 +172,8 @@ def test_save_refuses_weights_that_do_not_fit_and_writes_nothing(tmp_path):
         save_checkpoint(tmp_path / "m.pt", cfg.replace(ngf=16), generator)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         save_checkpoint(tmp_path / "no" / "m.pt", cfg, generator)
+    with pytest.raises(TypeError, match=r"training\['rng'\]\['numpy'\]\[1\] is a ndarray"):
+        save_checkpoint(tmp_path / "m.pt", cfg, generator, training={"rng": {"numpy": ("MT19937", np.zeros(3))}})
     assert list(tmp_path.iterdir()) == []
 
 
