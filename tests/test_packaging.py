@@ -32,6 +32,8 @@ def test_wheel_holds_the_top_level_packages_and_no_tests(wheel):
         if (ROOT / package / "__init__.py").exists():
             assert f"{package}/__init__.py" in names
     assert not any(name.startswith("tests/") for name in names)
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "gaugan-export = export.cli:main" in wheel.read(entry_points).decode()
 
 
 def test_core_needs_only_numpy_and_onnxruntime_builds_never_meet(wheel):

@@ -1,0 +1,66 @@
+"""Label maps for INT8 calibration and for verification: a folder of label PNGs, or procedural scenes.
+
+A folder holds label-id PNGs (8-bit, one class id per pixel, 255 = dontcare); Cityscapes-style
+`*_labelIds.png` files take their `*_instanceIds.png` partner as instance map, others use the label map itself
+(class boundaries become the edges). Maps are resized (nearest) to the model's image size.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.labels import check_label_ids, label_set_for
+from gaugan_sdk.procedural import scene_batch
+
+IMAGE_SUFFIXES = (".png",)
+
+
+def calibration_masks(cfg: GeneratorConfig, size: tuple[int, int], count: int, calib_dir: str | Path | None = None,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(labels (N, H, W) uint8, instances (N, H, W) int32 or None, description of the source)."""
+    if count < 1:
+        raise ValueError(f"--calib-count {count}: at least 1 mask is needed")
+    if calib_dir is None:
+        warnings.warn("no --calib-dir given: calibrating and verifying on procedural scenes; pass a folder of your "
+                      "label maps for numbers that speak for your data", stacklevel=2)
+        labels, instances = scene_batch(seed, count, *size, label_set_for(cfg))
+        return labels, instances if cfg.use_instance else None, f"{count} procedural scenes (seed {seed})"
+    return *_folder_masks(cfg, size, count, Path(calib_dir)), f"{count} label maps from {calib_dir}"
+
+
+def _folder_masks(cfg: GeneratorConfig, size: tuple[int, int], count: int, folder: Path):
+    from PIL import Image
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--calib-dir {folder} is not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                   and not p.name.endswith("_instanceIds.png"))
+    if not files:
+        raise ValueError(f"--calib-dir {folder} holds no label PNGs (*.png); it needs label-id maps, one class id "
+                         f"per pixel")
+    labels, instances = [], []
+    for path in files[:count]:
+        with Image.open(path) as image:
+            if image.mode not in ("L", "P", "I", "I;16"):
+                raise ValueError(f"{path} is a {image.mode} image; label maps are single-channel id images "
+                                 f"(mode L), not colour masks")
+            try:  # checked at the file's own size, so the pixel counts are the file's
+                check_label_ids(np.asarray(image), cfg)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{path}: {e}") from None
+            label = np.asarray(image.resize(size[::-1], Image.NEAREST)).astype(np.int64)
+        labels.append(label.astype(np.uint8))
+        partner = path.with_name(path.name.replace("_labelIds.png", "_instanceIds.png"))
+        if cfg.use_instance and partner != path and partner.is_file():
+            with Image.open(partner) as image:
+                instances.append(np.asarray(image.resize(size[::-1], Image.NEAREST)).astype(np.int32))
+        else:
+            instances.append(label.astype(np.int32))
+    if len(files) < count:
+        warnings.warn(f"--calib-dir {folder} has {len(files)} label maps, fewer than --calib-count {count}",
+                      stacklevel=3)
+    return np.stack(labels), np.stack(instances) if cfg.use_instance else None

@@ -1,0 +1,328 @@
+"""gaugan-export: a checkpoint -> verified ONNX (fp32/fp16) or TensorRT plan, with metadata sidecars.
+
+    gaugan-export --checkpoint checkpoints/cityscapes_pretrained --preset cityscapes \\
+                  --engine fp16 --format onnx --output engines/city.onnx
+
+Every file is staged in a temporary folder beside the output and moved into place only when every stage
+(export, precision, build, verification) passed: a failed export leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from gaugan_sdk._io import atomic_write
+from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar, sidecar_path, write_sidecar
+
+SUFFIX = {"onnx": ".onnx", "trt": ".plan"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="gaugan-export", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="our checkpoint file, or an NVlabs folder / *_net_G.pth")
+    p.add_argument("--preset", choices=sorted(GeneratorConfig.PRESETS),
+                   help="the model an NVlabs checkpoint is (ours store their config)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset field, e.g. --set use_vae=true --set ngf=32")
+    p.add_argument("--engine", choices=["fp32", "fp16"], default="fp32", help="precision inside the graph")
+    p.add_argument("--format", choices=sorted(SUFFIX), default="trt", help="artifact kind (default trt)")
+    p.add_argument("--output", help="artifact path (default engines/<checkpoint name><suffix>)")
+    shapes = p.add_argument_group("shapes (trtexec style; BxHxW for the label input)")
+    shapes.add_argument("--batch", type=int, help="dynamic batch 1..N (opt N)")
+    shapes.add_argument("--min-shape", help="e.g. 1x256x512")
+    shapes.add_argument("--opt-shape")
+    shapes.add_argument("--max-shape")
+    shapes.add_argument("--dynamic-size", action="store_true",
+                        help="accept any H, W in multiples of the stride (default range: 2*stride .. 2x the size)")
+    p.add_argument("--uint8-output", action="store_true", help="in-graph conversion to uint8 (N, H, W, 3) RGB")
+    calib = p.add_argument_group("calibration / verification masks")
+    calib.add_argument("--calib-dir", help="folder of label-id PNGs (default: procedural scenes, with a warning)")
+    calib.add_argument("--calib-count", type=int, default=8)
+    trt = p.add_argument_group("TensorRT")
+    trt.add_argument("--timing-cache", help="timing cache file, read before and written after the build")
+    trt.add_argument("--workspace", type=float, default=4.0, help="builder workspace limit in GB")
+    check = p.add_argument_group("verification against eager PyTorch fp32")
+    check.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
+                       help="on by default for onnx; TensorRT plans need a GPU run")
+    check.add_argument("--atol", type=float)
+    check.add_argument("--rtol", type=float)
+    check.add_argument("--min-psnr", type=float)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError) as e:
+        print(f"gaugan-export: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args: argparse.Namespace) -> list[Path]:
+    from .tensorrt import INSTALL_HINT, tensorrt_available
+
+    if args.format == "trt" and not tensorrt_available():
+        raise ImportError(INSTALL_HINT)  # at once, before any work
+    output = Path(args.output or f"engines/{Path(args.checkpoint).stem}{SUFFIX[args.format]}")
+    if output.suffix != SUFFIX[args.format]:
+        raise ValueError(f"--output {output} must end in {SUFFIX[args.format]} for --format {args.format}")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"--output {output}: the folder {output.parent} does not exist")
+    verify = args.verify if args.verify is not None else args.format != "trt"
+    steps = Steps()
+
+    with steps("load checkpoint"):
+        from gaugan_sdk.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(args.checkpoint, args.preset, **parse_overrides(args.overrides))
+        cfg = ckpt.config
+        generator = ckpt.build_generator()
+        encoder = ckpt.build_encoder() if cfg.use_vae else None
+        shapes = shape_range(args, cfg)
+    source = {"kind": ckpt.source.get("kind"), "sha256": ckpt.source.get("sha256")}
+    with steps("calibration / verification masks"):
+        from .calibration import calibration_masks
+
+        size = (shapes.height[1], shapes.width[1])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            labels, instances, described = calibration_masks(cfg, size, args.calib_count, args.calib_dir)
+        for w in caught:
+            print(f"  warning: {w.message}")
+        print(f"  {described}, {size[0]}x{size[1]}")
+
+    with staging(output.parent) as stage:
+        encoder_name = f"{output.stem}_encoder{output.suffix}" if encoder is not None else None
+        with steps("export generator to ONNX (fp32)"):
+            from .to_onnx import export_generator
+            from .verify import generator_feeds
+
+            onnx32 = stage / f"{output.stem}.fp32.onnx"
+            meta = export_generator(generator, onnx32, shapes, uint8_output=args.uint8_output, source=source,
+                                    encoder_file=encoder_name)
+        feeds = generator_feeds(meta, labels, instances)
+        onnx_final = stage / f"{output.stem}.onnx"
+        with steps(f"precision {args.engine}"):
+            meta = apply_precision(onnx32, onnx_final, meta, args.engine, feeds)
+        files = [onnx_final]
+        builds = [(onnx_final, stage / output.name, meta)]
+        if encoder is not None:
+            with steps("export style encoder"):
+                encoder_onnx = stage / f"{output.stem}_encoder.onnx"
+                encoder_meta = export_style_encoder(encoder, encoder_onnx, args.engine, source)
+                files += [encoder_onnx]
+                builds.append((encoder_onnx, stage / encoder_name, encoder_meta))
+
+        if args.format == "trt":
+            from .tensorrt import build_plan
+
+            for onnx_file, plan, plan_meta in builds:
+                with steps(f"build TensorRT plan {plan.name}"):
+                    plan_meta = build_plan(onnx_file, plan, plan_meta, workspace_gb=args.workspace,
+                                           timing_cache=args.timing_cache)
+                    files.append(plan)
+                    write_sidecar(plan, plan_meta)
+                    files.append(sidecar_path(plan))
+            meta = read_sidecar(stage / output.name)
+        else:
+            for _, artifact, artifact_meta in builds:
+                write_sidecar(artifact, artifact_meta)
+                files.append(sidecar_path(artifact))
+
+        if verify:
+            with steps("verify against eager PyTorch fp32"):
+                from .verify import onnx_runner, verify_generator
+
+                gates = {"atol": args.atol, "rtol": args.rtol, "min_psnr": args.min_psnr}
+                reports = [verify_generator(onnx_runner(onnx_final), output.name, meta, generator, feeds, **gates)]
+                if encoder is not None:
+                    from .verify import verify_encoder
+
+                    styles = np.random.default_rng(0).integers(0, 256, (4, *size, 3), dtype=np.uint8)
+                    reports.append(verify_encoder(onnx_runner(encoder_onnx), encoder_onnx.name, builds[1][2],
+                                                  encoder, styles))
+                for report in reports:
+                    print(f"  {report.summary()} (encoder on random style images)" if report.role == "encoder"
+                          else f"  {report.summary()}")
+                report_path = stage / f"{output.name}.verify.json"
+                with atomic_write(report_path) as tmp:
+                    tmp.write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2))
+                failed = [r for r in reports if not r.passed]
+                if failed:
+                    shutil.copy(report_path, output.parent / report_path.name)
+                    raise RuntimeError(f"verification failed: {'; '.join(f'{r.role}: {r.failure}' for r in failed)}; "
+                                       f"nothing was written except the report {output.parent / report_path.name}")
+                files.append(report_path)
+        written = [output.parent / f.name for f in files]
+        for f in files:
+            f.replace(output.parent / f.name)
+
+    print(f"\nwrote {', '.join(str(p) for p in written)}   ({steps.total():.1f} s)")
+    print(next_steps(output, meta))
+    return written
+
+
+def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, engine: str, feeds) -> ArtifactMetadata:
+    import onnx
+
+    from gaugan_sdk.imaging import psnr
+
+    from .precision import convert_fp16
+    from .to_onnx import save_onnx
+    from .verify import onnx_runner
+
+    model = onnx.load(onnx32)
+    if engine == "fp32":
+        onnx32.replace(final)
+        return meta
+    reference = onnx_runner(onnx32)(feeds)[0]
+
+    def measure(candidate) -> float:
+        probe = final.with_suffix(".probe.onnx")
+        onnx.save(candidate, probe)
+        try:
+            return psnr(onnx_runner(probe)(feeds)[0], reference, 255.0 if meta.uint8_output else 2.0)
+        finally:
+            probe.unlink()
+
+    converted, report = convert_fp16(model, measure)
+    for note in report.notes:
+        print(f"  {note}")
+    meta = dataclasses.replace(meta, precision=engine)
+    save_onnx(converted, final, meta)
+    onnx32.unlink()
+    return meta
+
+
+def export_style_encoder(encoder, path: Path, engine: str, source: dict) -> ArtifactMetadata:
+    from .to_onnx import export_encoder
+
+    meta = export_encoder(encoder, path, source=source)
+    if engine == "fp16":  # the encoder is small; its fp16 version keeps the normalization in fp32 too
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        from .precision import NORMALIZATION_OPS
+        from .to_onnx import save_onnx
+
+        model = convert_float_to_float16(onnx.load(path), keep_io_types=True, op_block_list=list(NORMALIZATION_OPS))
+        meta = dataclasses.replace(meta, precision="fp16")
+        save_onnx(model, path, meta)
+    return meta
+
+
+def parse_overrides(items: list[str]) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(GeneratorConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        default = getattr(GeneratorConfig(label_nc=1), key)
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"--set {item!r}: {key} takes true or false")
+            out[key] = value.lower() in ("true", "1")
+        elif isinstance(default, int):
+            out[key] = int(value)
+        elif isinstance(default, float):
+            out[key] = float(value)
+        else:
+            out[key] = None if value.lower() == "none" else value
+    return out
+
+
+def shape_range(args: argparse.Namespace, cfg: GeneratorConfig):
+    from .to_onnx import ShapeRange
+
+    if args.batch is not None and (args.min_shape or args.opt_shape or args.max_shape):
+        raise ValueError("give --batch or --min-shape/--opt-shape/--max-shape, not both")
+    if args.batch is not None:
+        if args.batch < 1:
+            raise ValueError(f"--batch {args.batch}: must be >= 1")
+        return ShapeRange(batch=(1, args.batch, args.batch)).resolved(cfg)
+    h, w = cfg.image_size
+    if args.min_shape or args.opt_shape or args.max_shape:
+        if not (args.min_shape and args.opt_shape and args.max_shape):
+            raise ValueError("--min-shape, --opt-shape and --max-shape go together")
+        low, opt, high = (_parse_shape(s) for s in (args.min_shape, args.opt_shape, args.max_shape))
+        spatial = args.dynamic_size or len({low[1:], opt[1:], high[1:]}) > 1
+        return ShapeRange(batch=(low[0], opt[0], high[0]),
+                          height=(low[1], opt[1], high[1]) if spatial else None,
+                          width=(low[2], opt[2], high[2]) if spatial else None).resolved(cfg)
+    if args.dynamic_size:  # default range: 2 strides .. twice the trained size, optimized for the trained size
+        low = 2 * cfg.stride
+        return ShapeRange(height=(low, max(h, low), max(2 * h, low)),
+                          width=(low, max(w, low), max(2 * w, low))).resolved(cfg)
+    return ShapeRange().resolved(cfg)
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise ValueError(f"shape {text!r}: expected BxHxW, e.g. 1x256x512")
+    return values
+
+
+def next_steps(output: Path, meta: ArtifactMetadata) -> str:
+    feeds = ", ".join(f'"{t.name}": ...' for t in meta.inputs)
+    lines = ["\nrun it with ONNX Runtime (the gaugan_sdk.Synthesizer runtime arrives with the runtime issue):",
+             f"  import onnxruntime as ort; sess = ort.InferenceSession(\"{output.with_suffix('.onnx')}\")",
+             f"  image, = sess.run(None, {{{feeds}}})   # {', '.join(f'{t.name} {t.dtype} {t.shape}' for t in meta.inputs)}"]
+    if meta.format == "tensorrt":
+        from .tensorrt import trtexec_command
+
+        lines += ["the same plan with trtexec:", "  " + trtexec_command(output.with_suffix(".onnx"), output, meta)]
+    return "\n".join(lines)
+
+
+class Steps:
+    """Numbered, timed progress lines."""
+
+    def __init__(self):
+        self.count, self.times = 0, []
+
+    @contextlib.contextmanager
+    def __call__(self, what: str):
+        self.count += 1
+        print(f"[{self.count}] {what} ...", flush=True)
+        start = time.perf_counter()
+        yield
+        self.times.append(time.perf_counter() - start)
+        print(f"    done in {self.times[-1]:.1f} s", flush=True)
+
+    def total(self) -> float:
+        return sum(self.times)
+
+
+@contextlib.contextmanager
+def staging(folder: Path):
+    """A temporary folder beside the outputs (same file system, so the final moves are renames)."""
+    stage = Path(tempfile.mkdtemp(prefix=".gaugan-export-", dir=folder))
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,89 @@
+"""The exported graphs (DESIGN.md section 3): what goes in and out of every ONNX / TensorRT / .pt2 artifact.
+
+GeneratorGraph
+    label    int32 (N, 1, H, W)   class ids; 255 = dontcare when the model has that channel
+    instance int32 (N, 1, H, W)   only when the model uses instance edges
+    z        float32 (N, z_dim)   only when the model has a style path (use_vae)
+    -> image float32 (N, 3, H, W) in [-1, 1], or uint8 (N, H, W, 3) with uint8_output
+
+The one-hot / dontcare / instance-edge expansion runs inside the graph (one int per pixel crosses to the
+device instead of semantic_nc floats) and equals `gaugan_sdk.labels.to_semantics` bit for bit. Ids outside
+the accepted range are not checked here: the runtime rejects them before they reach the engine.
+
+EncoderGraph
+    style uint8 (N, H, W, 3) RGB  (or float32 (N, 3, H, W) in [-1, 1] with float_input)
+    -> mu, logvar float32 (N, z_dim)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.labels import DONTCARE_ID
+from gaugan_sdk.models import ConvEncoder, SPADEGenerator, fold_for_inference
+from gaugan_sdk.models.encoder import ENCODER_INPUT_SIZE
+
+
+def semantics_in_graph(label: torch.Tensor, instance: torch.Tensor | None, cfg: GeneratorConfig) -> torch.Tensor:
+    """int ids (N, 1, H, W) [+ instance ids] -> float (N, semantic_nc, H, W), as labels.to_semantics does."""
+    if cfg.contain_dontcare_label:
+        label = torch.where(label == DONTCARE_ID, torch.full_like(label, cfg.label_nc), label)
+    channels = torch.arange(cfg.num_label_channels, dtype=label.dtype, device=label.device).view(1, -1, 1, 1)
+    one_hot = (label == channels).to(torch.float32)
+    if not cfg.use_instance:
+        return one_hot
+    return torch.cat([one_hot, instance_edges_in_graph(instance)], dim=1)
+
+
+def instance_edges_in_graph(instance: torch.Tensor) -> torch.Tensor:
+    """1.0 where a pixel differs from a 4-neighbour, both sides of a boundary marked (labels.instance_edges)."""
+    horizontal = (instance[..., :, 1:] != instance[..., :, :-1]).to(torch.float32)
+    vertical = (instance[..., 1:, :] != instance[..., :-1, :]).to(torch.float32)
+    edge = torch.maximum(F.pad(horizontal, (1, 0)), F.pad(horizontal, (0, 1)))
+    edge = torch.maximum(edge, torch.maximum(F.pad(vertical, (0, 0, 1, 0)), F.pad(vertical, (0, 0, 0, 1))))
+    return edge
+
+
+def image_to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3), rounded (gaugan_sdk.imaging.to_uint8 in numpy)."""
+    return torch.round((image + 1) * 127.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+class GeneratorGraph(nn.Module):
+    def __init__(self, generator: SPADEGenerator, *, uint8_output: bool = False, dynamic_size: bool = False):
+        super().__init__()
+        self.cfg = generator.cfg
+        self.generator = fold_for_inference(generator)
+        self.uint8_output = uint8_output
+        self.dynamic_size = dynamic_size
+
+    @property
+    def input_names(self) -> list[str]:
+        return ["label"] + (["instance"] if self.cfg.use_instance else []) + (["z"] if self.cfg.use_vae else [])
+
+    def forward(self, label: torch.Tensor, instance: torch.Tensor | None = None,
+                z: torch.Tensor | None = None) -> torch.Tensor:
+        semantics = semantics_in_graph(label, instance, self.cfg)
+        latent = None
+        if self.dynamic_size:  # fully convolutional: the latent grid follows the input size
+            latent = (label.shape[2] // self.cfg.stride, label.shape[3] // self.cfg.stride)
+        image = self.generator(semantics, z, latent_size=latent)
+        return image_to_uint8(image) if self.uint8_output else image
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, encoder: ConvEncoder, *, float_input: bool = False):
+        super().__init__()
+        self.encoder = fold_for_inference(encoder)
+        self.float_input = float_input
+
+    def forward(self, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.float_input:
+            style = style.permute(0, 3, 1, 2).to(torch.float32) / 127.5 - 1
+        # Always resized: bilinear to the same size is exactly the identity, and the graph stays shape-generic.
+        style = F.interpolate(style, size=(ENCODER_INPUT_SIZE, ENCODER_INPUT_SIZE), mode="bilinear",
+                              align_corners=False)
+        return self.encoder(style)

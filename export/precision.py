@@ -1,0 +1,73 @@
+"""Stages 2-3: precision lives in the ONNX itself, so it means the same to ONNX Runtime and TensorRT 10/11.
+
+FP16: ONNX Runtime's float16 converter with the graph inputs/outputs keeping their types. Normalization ops
+(and the converter's own block list) always stay in fp32; if the measured PSNR against fp32 is still below the
+target, the output layers (last conv, tanh) and then the stem stay in fp32 too. The report says what was kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import onnx
+from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+NORMALIZATION_OPS = ("BatchNormalization", "InstanceNormalization")
+
+
+@dataclass
+class PrecisionReport:
+    precision: str
+    psnr_db: float  # against the fp32 ONNX on the calibration masks
+    target_psnr_db: float
+    kept_fp32_ops: list[str] = field(default_factory=list)
+    kept_fp32_nodes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def convert_fp16(model: onnx.ModelProto, measure_psnr: Callable[[onnx.ModelProto], float],
+                 target_psnr_db: float = 40.0) -> tuple[onnx.ModelProto, PrecisionReport]:
+    """Mixed fp16/fp32 ONNX whose PSNR against fp32 reaches the target if keeping layers in fp32 can reach it.
+
+    `measure_psnr(candidate)` runs a candidate on the calibration masks and returns its PSNR against fp32.
+    """
+    ops = list(dict.fromkeys([*DEFAULT_OP_BLOCK_LIST, *NORMALIZATION_OPS]))
+    escalation = [("normalization statistics", []),
+                  ("output layers", _output_layers(model)),
+                  ("input stem", _stem_layers(model))]
+    nodes: list[str] = []
+    for step, (what, extra) in enumerate(escalation):
+        nodes += extra
+        candidate = convert_float_to_float16(_copy(model), keep_io_types=True, op_block_list=ops,
+                                             node_block_list=nodes or None)
+        psnr = measure_psnr(candidate)
+        report = PrecisionReport("fp16", psnr, target_psnr_db, kept_fp32_ops=list(NORMALIZATION_OPS),
+                                 kept_fp32_nodes=list(nodes))
+        report.notes.append(f"kept in fp32: {', '.join(w for w, _ in escalation[:step + 1])}; "
+                            f"PSNR {psnr:.2f} dB")
+        if psnr >= target_psnr_db:
+            return candidate, report
+    report.notes.append(f"PSNR stays below the {target_psnr_db} dB target with every fallback")
+    return candidate, report
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    return copy
+
+
+def _output_layers(model: onnx.ModelProto) -> list[str]:
+    """The nodes from the last Conv on (conv_img, tanh, and the uint8 conversion if any)."""
+    nodes = list(model.graph.node)
+    last_conv = max((i for i, n in enumerate(nodes) if n.op_type == "Conv"), default=len(nodes))
+    return [n.name for n in nodes[last_conv:] if n.name]
+
+
+def _stem_layers(model: onnx.ModelProto) -> list[str]:
+    """The first Conv or Gemm (the mask or z stem)."""
+    for node in model.graph.node:
+        if node.op_type in ("Conv", "Gemm", "MatMul"):
+            return [node.name] if node.name else []
+    return []

@@ -1,0 +1,92 @@
+"""Stage 4: ONNX -> TensorRT plan with the TensorRT 10/11 Python API.
+
+Precision comes from the ONNX (fp32, fp16 with fp32 islands, int8 as Q/DQ), so the network is built strongly
+typed: required on TensorRT 11 (which removed the FP16/INT8 builder flags and calibrators), opt-in and the
+recommended mode on TensorRT 10. One optimization profile spans the metadata's shape ranges; a timing cache
+file is read before and written after the build so rebuilds are fast.
+
+Only names present in both the 10.x and 11.x bindings are used: tests/test_tensorrt_api.py checks every
+`trt.` attribute of this file against the compiled modules of both.
+
+NOT EXECUTED in this workplace (no TensorRT installs here); written after NVIDIA's documented usage.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+
+from gaugan_sdk._io import atomic_write
+from gaugan_sdk.metadata import ArtifactMetadata
+
+INSTALL_HINT = ("TensorRT is not installed. Install it with `pip install \"gaugan-sdk[trt]\"` on a machine with an "
+                "NVIDIA GPU and driver (TensorRT 10.x or 11.x); --format onnx and --format pt2 work without it.")
+
+
+def tensorrt_available() -> bool:
+    return importlib.util.find_spec("tensorrt") is not None
+
+
+def build_plan(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetadata, *, workspace_gb: float = 4.0,
+               timing_cache: str | Path | None = None) -> ArtifactMetadata:
+    """Build a serialized TensorRT plan from an ONNX file; returns the plan's metadata."""
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "\n".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse {onnx_path}:\n{errors}")
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+    profile = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        low, opt, high = profile_shapes(meta, tensor.name)
+        profile.set_shape(tensor.name, low, opt, high)
+    config.add_optimization_profile(profile)
+
+    cache_path = Path(timing_cache) if timing_cache else None
+    cache_bytes = cache_path.read_bytes() if cache_path and cache_path.is_file() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError(f"TensorRT failed to build a plan from {onnx_path} (see the log above)")
+    with atomic_write(plan_path) as tmp:
+        Path(tmp).write_bytes(plan)
+    if cache_path:
+        with atomic_write(cache_path) as tmp:
+            Path(tmp).write_bytes(config.get_timing_cache().serialize())
+    return replace(meta, format="tensorrt", tensorrt=device_facts(trt.__version__))
+
+
+def profile_shapes(meta: ArtifactMetadata, name: str) -> tuple[tuple[int, ...], ...]:
+    """(min, opt, max) shapes of one input, from the metadata's batch / height / width ranges."""
+    (spec,) = [t for t in meta.inputs if t.name == name]
+    ranges = {"batch": meta.batch, "height": meta.height, "width": meta.width,
+              "style_height": meta.height, "style_width": meta.width}
+    return tuple(tuple(ranges[d][k] if isinstance(d, str) else d for d in spec.shape) for k in range(3))
+
+
+def device_facts(trt_version: str) -> dict[str, str]:
+    """What a plan is tied to: TensorRT version, GPU name and compute capability (via cuda-python)."""
+    from cuda.bindings import runtime as cudart
+
+    err, device = cudart.cudaGetDevice()
+    err, props = cudart.cudaGetDeviceProperties(device)
+    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
+    return {"version": trt_version, "gpu": name.rstrip("\x00"), "compute_capability": f"{props.major}.{props.minor}"}
+
+
+def trtexec_command(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetadata) -> str:
+    """The equivalent trtexec command line (strongly typed; shapes from the profile)."""
+    shapes = [profile_shapes(meta, t.name) for t in meta.inputs]
+    flag = lambda k: ",".join(f"{t.name}:{'x'.join(map(str, s[k]))}" for t, s in zip(meta.inputs, shapes))  # noqa: E731
+    return (f"trtexec --onnx={onnx_path} --saveEngine={plan_path} --stronglyTyped "
+            f"--minShapes={flag(0)} --optShapes={flag(1)} --maxShapes={flag(2)}")

@@ -1,0 +1,136 @@
+"""Stage 6: run an artifact on real masks and compare it with eager PyTorch fp32.
+
+Gates (overridable): fp32 elementwise |a - b| <= atol + rtol * |b| with atol 1e-4 (1 level for uint8 output);
+fp16 PSNR >= 40 dB; int8 PSNR >= 30 dB. PSNR is over [-1, 1] for float output and [0, 255] for uint8.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaugan_sdk.imaging import image_to_uint8, psnr
+from gaugan_sdk.metadata import ArtifactMetadata
+from gaugan_sdk.models import ConvEncoder, SPADEGenerator
+
+from .graph import EncoderGraph, GeneratorGraph
+
+DEFAULT_GATES = {"fp32": dict(atol=1e-4, rtol=0.0, min_psnr=None),
+                 "fp16": dict(atol=None, rtol=None, min_psnr=40.0),
+                 "int8": dict(atol=None, rtol=None, min_psnr=30.0)}
+Runner = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
+
+
+@dataclass
+class VerifyReport:
+    artifact: str
+    role: str
+    precision: str
+    reference: str
+    samples: int
+    max_abs: float
+    mean_abs: float
+    psnr_db: float
+    uint8_max_levels: int  # worst pixel after conversion to uint8 RGB
+    uint8_within_1_level: float  # fraction of uint8 values within 1 level
+    atol: float | None
+    rtol: float | None
+    min_psnr: float | None
+    passed: bool
+    failure: str | None
+    seconds: float
+
+    def summary(self) -> str:
+        verdict = "PASS" if self.passed else f"FAIL ({self.failure})"
+        return (f"{self.role} {self.precision}: max|d| {self.max_abs:.3g}, mean|d| {self.mean_abs:.3g}, "
+                f"PSNR {self.psnr_db:.2f} dB, uint8 worst {self.uint8_max_levels} levels "
+                f"({100 * self.uint8_within_1_level:.3f}% within 1) on {self.samples} samples: {verdict}")
+
+
+def onnx_runner(path: str | Path) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda feeds: session.run(None, feeds)
+
+
+def generator_feeds(meta: ArtifactMetadata, labels: np.ndarray, instances: np.ndarray | None,
+                    seed: int = 0) -> dict[str, np.ndarray]:
+    feeds = {"label": labels.astype(np.int32)[:, None]}
+    if meta.config.use_instance:
+        feeds["instance"] = (instances if instances is not None else labels).astype(np.int32)[:, None]
+    if meta.config.use_vae:
+        feeds["z"] = np.random.default_rng(seed).standard_normal((len(labels), meta.config.z_dim)).astype(np.float32)
+    return feeds
+
+
+def verify_generator(run: Runner, artifact: str, meta: ArtifactMetadata, generator: SPADEGenerator,
+                     feeds: dict[str, np.ndarray], **gates) -> VerifyReport:
+    """Compare the artifact with the eager fp32 generator on `feeds` (run in chunks of the max batch)."""
+    start = time.perf_counter()
+    h, w = meta.config.image_size
+    follows_input = set(meta.height) != {h} or set(meta.width) != {w}
+    reference = GeneratorGraph(generator, dynamic_size=follows_input).eval()
+    outputs, expected = [], []
+    for chunk in _chunks(feeds, meta.batch[2]):
+        outputs.append(run(chunk)[0])
+        with torch.no_grad():
+            expected.append(reference(*[torch.from_numpy(v) for v in chunk.values()]).numpy())
+    out, ref = np.concatenate(outputs), np.concatenate(expected)
+    if meta.uint8_output:
+        return _compare(out.astype(np.float64), image_to_uint8(ref).astype(np.float64), artifact, meta, 255.0,
+                        start, uint8=True, **gates)
+    return _compare(out, ref, artifact, meta, 2.0, start, **gates)
+
+
+def verify_encoder(run: Runner, artifact: str, meta: ArtifactMetadata, encoder: ConvEncoder,
+                   styles: np.ndarray, **gates) -> VerifyReport:
+    """Compare mu and logvar with the eager encoder on uint8 RGB styles (N, H, W, 3)."""
+    start = time.perf_counter()
+    reference = EncoderGraph(encoder).eval()
+    outputs, expected = [], []
+    for chunk in _chunks({"style": styles}, meta.batch[2]):
+        outputs.append(np.concatenate(run(chunk), axis=1))
+        with torch.no_grad():
+            expected.append(torch.cat(reference(torch.from_numpy(chunk["style"])), dim=1).numpy())
+    out, ref = np.concatenate(outputs), np.concatenate(expected)
+    return _compare(out, ref, artifact, meta, float(np.ptp(ref)) or 1.0, start, **gates)
+
+
+def _chunks(feeds: dict[str, np.ndarray], size: int):
+    count = len(next(iter(feeds.values())))
+    for i in range(0, count, size):
+        yield {k: v[i:i + size] for k, v in feeds.items()}
+
+
+def _compare(out: np.ndarray, ref: np.ndarray, artifact: str, meta: ArtifactMetadata, peak: float, start: float,
+             *, uint8: bool = False, atol: float | None = None, rtol: float | None = None,
+             min_psnr: float | None = None) -> VerifyReport:
+    defaults = DEFAULT_GATES[meta.precision]
+    if uint8 and meta.precision == "fp32" and atol is None:
+        atol = 1.0  # one level of rounding
+    atol = defaults["atol"] if atol is None else atol
+    rtol = (defaults["rtol"] or 0.0) if rtol is None else rtol
+    min_psnr = defaults["min_psnr"] if min_psnr is None else min_psnr
+    diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
+    levels = diff if uint8 else np.abs(image_to_uint8(out).astype(int) - image_to_uint8(ref).astype(int)) \
+        if meta.role == "generator" else np.zeros(1)
+    quality = psnr(out, ref, peak)
+    failure = None
+    if atol is not None and not np.all(diff <= atol + rtol * np.abs(ref)):
+        worst = np.unravel_index(np.argmax(diff - rtol * np.abs(ref)), diff.shape)
+        failure = f"|d| {diff[worst]:.3g} at {tuple(int(i) for i in worst)} exceeds atol {atol} + rtol {rtol}"
+    elif min_psnr is not None and quality < min_psnr:
+        failure = f"PSNR {quality:.2f} dB below {min_psnr} dB"
+    return VerifyReport(artifact=artifact, role=meta.role, precision=meta.precision,
+                        reference="eager PyTorch fp32 (CPU)", samples=len(out), max_abs=float(diff.max()),
+                        mean_abs=float(diff.mean()), psnr_db=quality, uint8_max_levels=int(levels.max()),
+                        uint8_within_1_level=float((levels <= 1).mean()), atol=atol, rtol=rtol, min_psnr=min_psnr,
+                        passed=failure is None, failure=failure, seconds=time.perf_counter() - start)

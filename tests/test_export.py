@@ -1,0 +1,312 @@
+"""Export: real exports of tiny models, run by real ONNX Runtime sessions, compared with eager PyTorch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from PIL import Image
+
+from conftest import random_labels, tiny_config
+from export.calibration import calibration_masks
+from export.cli import main as export_main
+from export.graph import EncoderGraph, GeneratorGraph, semantics_in_graph
+from export.precision import convert_fp16
+from export.to_onnx import TRT_PARSER_OPS, ShapeRange, _export, export_encoder, export_generator, unsupported_ops
+from export.verify import generator_feeds, onnx_runner, verify_encoder, verify_generator
+from gaugan_sdk.checkpoint import save_checkpoint
+from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.imaging import psnr
+from gaugan_sdk.labels import to_semantics
+from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar
+from gaugan_sdk.models import ConvEncoder
+from test_models import realistic_generator
+
+LAYOUTS = [("cityscapes", {}), ("ade20k", {}), ("coco", {}), ("cityscapes", dict(use_vae=True)),
+           ("coco", dict(use_vae=True))]
+
+
+# ------------------------------------------------------------------------------ in-graph semantics
+class SemanticsOnly(torch.nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+
+    def forward(self, label, instance=None):
+        return semantics_in_graph(label, instance, self.cfg)
+
+
+def hand_made_maps():
+    label = np.array([[0, 0, 1, 1], [0, 255, 1, 2], [3, 3, 2, 2]], dtype=np.uint8)
+    instance = np.array([[5, 5, 5, 6], [5, 5, 6, 6], [7, 7, 7, 7]], dtype=np.int32)
+    return label, instance
+
+
+@pytest.mark.parametrize("preset", ["cityscapes", "ade20k", "coco"])
+def test_in_graph_semantics_equal_to_semantics_bit_for_bit(preset, tmp_path):
+    cfg = GeneratorConfig.preset(preset)
+    labels, instances = random_labels(tiny_config(preset), batch=3, seed=7)
+    cases = [(labels, instances)]
+    hand_label, hand_instance = hand_made_maps()
+    if not cfg.contain_dontcare_label:
+        hand_label = np.where(hand_label == 255, 4, hand_label).astype(np.uint8)
+    cases.append((hand_label[None], hand_instance[None] if cfg.use_instance else None))
+    module = SemanticsOnly(cfg)
+    label_t = torch.from_numpy(labels.astype(np.int32))[:, None]
+    instance_t = torch.from_numpy(instances)[:, None] if cfg.use_instance else None
+    kwargs = {"instance": instance_t} if cfg.use_instance else {}
+    batch = torch.export.Dim("batch", min=1, max=8)
+    h, w = torch.export.Dim("h", min=2, max=512), torch.export.Dim("w", min=2, max=512)
+    shapes = {"label": {0: batch, 2: h, 3: w}, **({"instance": {0: batch, 2: h, 3: w}} if kwargs else {})}
+    model = _export(module, (label_t,), kwargs, shapes, ["semantics"])
+    onnx.save(model, tmp_path / "semantics.onnx")
+    run = onnx_runner(tmp_path / "semantics.onnx")
+    for label, instance in cases:
+        expected = to_semantics(label, instance, cfg)
+        feeds = {"label": label.astype(np.int32)[:, None]}
+        if cfg.use_instance:
+            feeds["instance"] = instance.astype(np.int32)[:, None]
+        eager = module(*[torch.from_numpy(v) for v in feeds.values()]).numpy()
+        (in_onnx,) = run(feeds)
+        assert np.array_equal(eager, expected) and np.array_equal(in_onnx, expected)
+
+
+# ------------------------------------------------------------------------------ ONNX fp32 / fp16
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One fp32 export per label layout (with and without the style path), shared by the tests below."""
+    out = {}
+    for preset, overrides in LAYOUTS:
+        cfg = tiny_config(preset, **overrides)
+        generator = realistic_generator(cfg)
+        path = tmp_path_factory.mktemp("onnx") / f"{preset}.onnx"
+        meta = export_generator(generator, path, ShapeRange(batch=(1, 2, 4)))
+        out[(preset, bool(overrides))] = (generator, path, meta)
+    return out
+
+
+def feeds_for(meta, count=4, seed=0):
+    labels, instances = random_labels(meta.config, batch=count, seed=seed)
+    return generator_feeds(meta, labels, instances, seed)
+
+
+@pytest.mark.parametrize("preset, overrides", LAYOUTS)
+def test_onnx_fp32_reproduces_eager(exported, preset, overrides):
+    generator, path, meta = exported[(preset, bool(overrides))]
+    report = verify_generator(onnx_runner(path), path.name, meta, generator, feeds_for(meta))
+    print(report.summary())
+    assert report.passed and report.max_abs <= 1e-4
+
+
+@pytest.mark.parametrize("preset, overrides", LAYOUTS)
+def test_onnx_uses_only_tensorrt_parser_ops_and_carries_metadata(exported, preset, overrides):
+    _, path, meta = exported[(preset, bool(overrides))]
+    model = onnx.load(path)
+    ops = sorted({n.op_type for n in model.graph.node})
+    print(f"{preset} {overrides}: opset {model.opset_import[0].version}, ops {ops}")
+    assert not unsupported_ops(model)
+    assert ArtifactMetadata.from_props({p.key: p.value for p in model.metadata_props}) == meta
+    names = [i.name for i in model.graph.input]
+    assert names == [t.name for t in meta.inputs]
+    assert [i.type.tensor_type.elem_type for i in model.graph.input][0] == onnx.TensorProto.INT32
+
+
+def test_the_op_gate_catches_an_unsupported_op():
+    model = onnx.helper.make_model(onnx.helper.make_graph(
+        [onnx.helper.make_node("NonMaxSuppression", ["a", "b"], ["c"])], "g", [], []))
+    assert unsupported_ops(model) == {"NonMaxSuppression"} and "Conv" in TRT_PARSER_OPS
+
+
+@pytest.mark.parametrize("preset, overrides", [("cityscapes", {}), ("coco", dict(use_vae=True))])
+def test_fp16_reaches_the_psnr_target(exported, preset, overrides, tmp_path):
+    generator, path, meta = exported[(preset, bool(overrides))]
+    feeds = feeds_for(meta, seed=3)
+    reference = onnx_runner(path)(feeds)[0]
+
+    def measure(candidate):
+        onnx.save(candidate, tmp_path / "probe.onnx")
+        return psnr(onnx_runner(tmp_path / "probe.onnx")(feeds)[0], reference)
+
+    model, report = convert_fp16(onnx.load(path), measure)
+    onnx.save(model, tmp_path / "fp16.onnx")
+    fp16 = dataclasses.replace(meta, precision="fp16")
+    check = verify_generator(onnx_runner(tmp_path / "fp16.onnx"), "fp16.onnx", fp16, generator, feeds)
+    print(f"{preset}: {report.notes[-1]}; vs eager: {check.summary()}")
+    assert check.passed and check.psnr_db >= 40
+    initializers = {i.name: i.data_type for i in model.graph.initializer}
+    assert sum(t == onnx.TensorProto.FLOAT16 for t in initializers.values()) > len(initializers) // 2
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # IO keeps its types
+    stats = [name for n in model.graph.node if n.op_type == "BatchNormalization" for name in n.input[1:]]
+    assert stats and all(initializers[name] == onnx.TensorProto.FLOAT for name in stats if name in initializers)
+
+
+def test_dynamic_size_and_uint8_output(tmp_path):
+    cfg = tiny_config("ade20k")
+    generator = realistic_generator(cfg)
+    meta = export_generator(generator, tmp_path / "d.onnx", ShapeRange(height=(64, 64, 192), width=(64, 128, 256)),
+                            uint8_output=True)
+    assert meta.dynamic_size and meta.outputs[0].dtype == "uint8"
+    run = onnx_runner(tmp_path / "d.onnx")
+    for h, w in [(64, 64), (192, 128), (128, 256)]:
+        labels, _ = random_labels(tiny_config("ade20k", crop_size=max(h, w)), batch=2)
+        feeds = {"label": labels[:, :h, :w].astype(np.int32)[:, None]}
+        (image,) = run(feeds)
+        assert image.shape == (2, h, w, 3) and image.dtype == np.uint8
+        report = verify_generator(run, "d.onnx", meta, generator, feeds)
+        assert report.passed and report.uint8_max_levels <= 1, report.summary()
+
+
+def test_shape_range_errors():
+    cfg = tiny_config("cityscapes")
+    with pytest.raises(ValueError, match="multiples of its stride 64, at least 128"):
+        ShapeRange(height=(100, 128, 256)).resolved(cfg)
+    with pytest.raises(ValueError, match="min <= opt <= max"):
+        ShapeRange(batch=(4, 1, 8)).resolved(cfg)
+    with pytest.raises(ValueError, match="fixed latent grid"):
+        ShapeRange(height=(128, 128, 256)).resolved(tiny_config("cityscapes", use_vae=True))
+
+
+def test_encoder_export_uint8_any_size(tmp_path):
+    cfg = tiny_config("coco", use_vae=True)
+    torch.manual_seed(0)
+    encoder = ConvEncoder(cfg).eval()
+    meta = export_encoder(encoder, tmp_path / "e.onnx")
+    styles = np.random.default_rng(0).integers(0, 256, (3, 300, 200, 3), dtype=np.uint8)
+    report = verify_encoder(onnx_runner(tmp_path / "e.onnx"), "e.onnx", meta, encoder, styles)
+    print(report.summary())
+    assert report.passed and report.max_abs <= 1e-4
+    with torch.no_grad():  # the graph's uint8 normalization is the reference's
+        mu, _ = EncoderGraph(encoder)(torch.from_numpy(styles))
+        ref_mu, _ = encoder(torch.from_numpy(styles).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    torch.testing.assert_close(mu, ref_mu, rtol=0, atol=1e-5)
+
+
+def test_generator_graph_uint8_matches_numpy_convention():
+    from gaugan_sdk.imaging import image_to_uint8
+
+    cfg = tiny_config("ade20k")
+    generator = realistic_generator(cfg)
+    labels, _ = random_labels(cfg, batch=2)
+    label = torch.from_numpy(labels.astype(np.int32))[:, None]
+    with torch.no_grad():
+        as_uint8 = GeneratorGraph(generator, uint8_output=True)(label).numpy()
+        as_float = GeneratorGraph(generator)(label).numpy()
+    assert np.array_equal(as_uint8, image_to_uint8(as_float))
+
+
+# ------------------------------------------------------------------------------ calibration masks
+def test_calibration_folder_reads_label_pngs_with_instance_partners(tmp_path):
+    cfg = tiny_config("cityscapes")
+    labels, instances = random_labels(cfg, batch=2)
+    for i, (label, instance) in enumerate(zip(labels, instances)):
+        Image.fromarray(label).save(tmp_path / f"city_{i}_gtFine_labelIds.png")
+        Image.fromarray(instance.astype(np.uint16)).save(tmp_path / f"city_{i}_gtFine_instanceIds.png")  # 16-bit
+    got_labels, got_instances, described = calibration_masks(cfg, cfg.image_size, 2, tmp_path)
+    assert np.array_equal(got_labels, labels) and np.array_equal(got_instances, instances)
+    assert "2 label maps" in described
+    small, _, _ = calibration_masks(cfg, (32, 64), 2, tmp_path)  # resized, nearest
+    assert small.shape == (2, 32, 64) and set(np.unique(small)) <= set(np.unique(labels))
+
+
+def test_calibration_errors_name_the_file(tmp_path):
+    cfg = tiny_config("cityscapes")
+    with pytest.raises(ValueError, match="holds no label PNGs"):
+        calibration_masks(cfg, cfg.image_size, 2, tmp_path)
+    Image.fromarray(np.full((8, 8), 40, np.uint8)).save(tmp_path / "bad.png")
+    with pytest.raises(ValueError, match=r"bad.png: label id\(s\) out of range .*: 40 \(64 px\); accepted ids: 0..34"):
+        calibration_masks(cfg, cfg.image_size, 2, tmp_path)
+    (tmp_path / "bad.png").unlink()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "colour.png")
+    with pytest.raises(ValueError, match="colour.png is a RGB image"):
+        calibration_masks(cfg, cfg.image_size, 2, tmp_path)
+    with pytest.warns(UserWarning, match="procedural scenes"):
+        labels, instances, _ = calibration_masks(cfg, cfg.image_size, 3, None)
+    assert labels.shape == (3, *cfg.image_size) and instances.shape == labels.shape
+
+
+# ------------------------------------------------------------------------------ the command
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    city = tiny_config("cityscapes")
+    coco = tiny_config("coco", use_vae=True)
+    torch.manual_seed(0)
+    save_checkpoint(folder / "city.pt", city, realistic_generator(city))
+    save_checkpoint(folder / "coco.pt", coco, realistic_generator(coco), ConvEncoder(coco))
+    return folder
+
+
+def test_cli_fp16_onnx_with_style_encoder(checkpoints, tmp_path, capsys):
+    out = tmp_path / "engines"
+    out.mkdir()
+    code = export_main(["--checkpoint", str(checkpoints / "coco.pt"), "--engine", "fp16", "--format", "onnx",
+                        "--output", str(out / "coco.onnx"), "--batch", "4", "--calib-count", "4"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert sorted(p.name for p in out.iterdir()) == ["coco.onnx", "coco.onnx.json", "coco.onnx.verify.json",
+                                                     "coco_encoder.onnx", "coco_encoder.onnx.json"]
+    meta = read_sidecar(out / "coco.onnx")
+    assert meta.precision == "fp16" and meta.encoder == "coco_encoder.onnx" and meta.batch == (1, 4, 4)
+    assert meta.source["kind"] == "gaugan-sdk" and len(meta.source["sha256"]["checkpoint"]) == 64
+    reports = json.loads((out / "coco.onnx.verify.json").read_text())
+    assert [r["role"] for r in reports] == ["generator", "encoder"] and all(r["passed"] for r in reports)
+    assert reports[0]["psnr_db"] >= 40
+    assert "[1] load checkpoint" in printed and "done in" in printed and "InferenceSession" in printed
+
+
+@pytest.mark.parametrize("argv_tail, message", [
+    (["--preset", "ade20k"], "do not fit the config"),  # an NVlabs-format file of another model
+    (["--preset", "cityscapes", "--set", "use_vae=true"], "style encoder .*latest_net_E.pth is needed"),
+    (["--preset", "cityscapes", "--calib-dir", "EMPTY"], "holds no label PNGs"),
+    (["--preset", "cityscapes", "--set", "colour=red"], "expected KEY=VALUE with KEY one of"),
+    (["--preset", "cityscapes", "--min-shape", "1x64", "--opt-shape", "1x64x128", "--max-shape", "2x64x128"],
+     "expected BxHxW"),
+])
+def test_cli_bad_input_is_a_clear_error_and_writes_nothing(checkpoints, tmp_path, capsys, argv_tail, message):
+    nvlabs = tmp_path / "nvlabs"
+    nvlabs.mkdir()
+    state = torch.load(checkpoints / "city.pt", weights_only=True)["generator"]
+    torch.save(state, nvlabs / "latest_net_G.pth")
+    (tmp_path / "EMPTY").mkdir()
+    out = tmp_path / "engines"
+    out.mkdir()
+    argv_tail = [str(tmp_path / "EMPTY") if a == "EMPTY" else a for a in argv_tail]
+    code = export_main(["--checkpoint", str(nvlabs), "--format", "onnx", "--output", str(out / "m.onnx"),
+                        "--set", "ngf=8", "--set", "spade_hidden=16", "--set", "crop_size=128", *argv_tail])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert re.search(message, err), err
+    assert list(out.iterdir()) == []
+
+
+def test_cli_unwritable_output_and_missing_tensorrt(checkpoints, tmp_path, capsys):
+    code = export_main(["--checkpoint", str(checkpoints / "city.pt"), "--format", "onnx",
+                        "--output", str(tmp_path / "missing" / "m.onnx")])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+    code = export_main(["--checkpoint", str(checkpoints / "city.pt"), "--format", "onnx",
+                        "--output", str(tmp_path / "m.plan")])
+    assert code == 2 and "must end in .onnx" in capsys.readouterr().err
+    pytest.importorskip("importlib").util.find_spec("tensorrt") is None or pytest.skip("TensorRT is installed")
+    code = export_main(["--checkpoint", str(checkpoints / "city.pt"), "--output", str(tmp_path / "m.plan")])
+    err = capsys.readouterr().err
+    assert code == 2 and "TensorRT is not installed" in err and "--format onnx" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_verification_leaves_only_its_report(checkpoints, tmp_path, capsys):
+    code = export_main(["--checkpoint", str(checkpoints / "city.pt"), "--format", "onnx", "--output",
+                        str(tmp_path / "m.onnx"), "--atol", "1e-12", "--calib-count", "2"])
+    assert code == 2 and "verification failed" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx.verify.json"]
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "export.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--engine" in result.stdout and "--calib-dir" in result.stdout
