@@ -1,0 +1,115 @@
+"""TensorRT cannot run here, so the TensorRT code is checked against the real API instead.
+
+The TensorRT Python bindings wheels install from the registry without their native libraries (about 1.3 MB
+each): `tensorrt_cu12_bindings` 10.x and `tensorrt_cu13_bindings` 11.x. Their compiled module names every
+class, method, property and enum member it registers. Every `tensorrt` attribute our builder and runtime code
+uses must be there in both versions (11.x removed e.g. the FP16/INT8 builder flags and the calibrators, and
+both removed execute_async_v2). Limit: a name is looked up, not its owner, so an enum member removed from one
+enum but alive in another (BuilderFlag.BF16 vs DataType.BF16 on 11.x) still counts as present.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path.home() / ".cache" / "gaugan-sdk" / "tensorrt-bindings"
+WHEELS = {"10.x": "tensorrt_cu12_bindings>=10,<11", "11.x": "tensorrt_cu13_bindings>=11,<12"}
+# Our files that talk to TensorRT (the runtime backend joins this list when it exists).
+TRT_SOURCES = [p for p in (ROOT / "export" / "tensorrt.py", ROOT / "gaugan_sdk" / "backends" / "tensorrt.py")
+               if p.exists()]
+# Names our code gives TensorRT objects; attributes reached from them are TensorRT API.
+IDENTIFIER_TAIL = re.compile(rb"[A-Za-z0-9_]+$")
+TRT_OBJECTS = {"trt", "logger", "builder", "network", "parser", "config", "profile", "cache", "tensor", "engine",
+               "context", "runtime"}
+
+
+def api_names(version: str) -> set[str]:
+    """Every identifier in one bindings wheel's compiled module and its Python __init__."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    spec = WHEELS[version]
+    wheel = next(iter(sorted(CACHE.glob(f"{spec.split('>')[0]}-*.whl"))), None)
+    if wheel is None:
+        result = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                                 "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "-d", str(CACHE),
+                                 spec], capture_output=True, text=True)
+        wheel = next(iter(sorted(CACHE.glob(f"{spec.split('>')[0]}-*.whl"))), None)
+        if wheel is None:
+            pytest.skip(f"cannot download {spec} from the package registry: {result.stderr.strip()[-300:]}")
+    names: set[str] = set()
+    with zipfile.ZipFile(wheel) as z:
+        for member in z.namelist():
+            if member.endswith(".so"):
+                names |= registered_names(z.read(member))
+            elif member.endswith("__init__.py"):  # what the Python layer defines (__version__, nptype, ...)
+                names |= defined_names(z.read(member).decode())
+    return names
+
+
+def registered_names(binary: bytes) -> set[str]:
+    """Names a compiled module registers: each is a NUL-terminated string, or the tail of one, because the
+    linker merges "Builder" into the end of "IBuilder" and "serialize" into "deserialize". Words inside
+    docstrings do not count (a docstring rarely ends in a bare identifier)."""
+    names = set()
+    for piece in binary.split(b"\0"):
+        tail = IDENTIFIER_TAIL.search(piece)
+        if tail:
+            word = tail.group().decode()
+            names.update(word[i:] for i in range(len(word)))
+    return names
+
+
+def defined_names(source: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def used_names(source: str) -> set[str]:
+    """Attributes reached from TensorRT objects: trt.X.Y, builder.f(), config.g().h(), ..."""
+    used = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute):
+            root = node.value
+            while isinstance(root, (ast.Attribute, ast.Call, ast.Subscript)):
+                root = root.func if isinstance(root, ast.Call) else root.value
+            if isinstance(root, ast.Name) and root.id in TRT_OBJECTS:
+                used.add(node.attr)
+    return used
+
+
+@pytest.fixture(scope="module", params=sorted(WHEELS))
+def api(request) -> tuple[str, set[str]]:
+    return request.param, api_names(request.param)
+
+
+def test_our_tensorrt_code_uses_only_names_both_versions_have(api):
+    version, names = api
+    assert len(names) > 1000 and "ICudaEngine" in names  # a real bindings module, not an empty read
+    used = set().union(*(used_names(p.read_text()) for p in TRT_SOURCES))
+    assert len(used) >= 20, sorted(used)  # the scanner sees the builder's calls
+    missing = sorted(used - names)
+    print(f"TensorRT {version}: {len(used)} names used, all present" if not missing else "")
+    assert not missing, f"not in the TensorRT {version} bindings: {missing}"
+
+
+def test_the_check_catches_removed_apis(api):
+    version, names = api
+    probe = "config.set_flag(trt.BuilderFlag.FP16)\nconfig.int8_calibrator = c\ncontext.execute_async_v2(b, s)"
+    missing = used_names(probe) - names
+    assert "execute_async_v2" in missing  # removed in 10.0
+    if version == "11.x":
+        assert {"FP16", "int8_calibrator"} <= missing  # weak typing and calibrators removed in 11.0
+    else:
+        assert not {"FP16", "int8_calibrator"} & missing  # still in 10.x
