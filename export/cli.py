@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import io
 import json
 import shutil
 import sys
@@ -26,7 +27,7 @@ from gaugan_sdk._io import atomic_write
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar, sidecar_path, write_sidecar
 
-SUFFIX = {"onnx": ".onnx", "trt": ".plan"}
+SUFFIX = {"onnx": ".onnx", "trt": ".plan", "pt2": ".pt2"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the model an NVlabs checkpoint is (ours store their config)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset field, e.g. --set use_vae=true --set ngf=32")
-    p.add_argument("--engine", choices=["fp32", "fp16"], default="fp32", help="precision inside the graph")
+    p.add_argument("--engine", choices=["fp32", "fp16", "int8"], default="fp32", help="precision inside the graph")
     p.add_argument("--format", choices=sorted(SUFFIX), default="trt", help="artifact kind (default trt)")
     p.add_argument("--output", help="artifact path (default engines/<checkpoint name><suffix>)")
     shapes = p.add_argument_group("shapes (trtexec style; BxHxW for the label input)")
@@ -56,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     trt.add_argument("--workspace", type=float, default=4.0, help="builder workspace limit in GB")
     check = p.add_argument_group("verification against eager PyTorch fp32")
     check.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
-                       help="on by default for onnx; TensorRT plans need a GPU run")
+                       help="on by default for onnx and pt2; for trt it checks the ONNX the plan is built from")
     check.add_argument("--atol", type=float)
     check.add_argument("--rtol", type=float)
     check.add_argument("--min-psnr", type=float)
@@ -73,6 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+@dataclasses.dataclass
+class Artifact:
+    """One built artifact in the staging folder, and what runs it for verification."""
+
+    path: Path
+    meta: ArtifactMetadata
+    runnable: Path  # the file verification runs: the artifact, or the ONNX a TensorRT plan was built from
+
+
 def run(args: argparse.Namespace) -> list[Path]:
     from .tensorrt import INSTALL_HINT, tensorrt_available
 
@@ -83,6 +93,12 @@ def run(args: argparse.Namespace) -> list[Path]:
         raise ValueError(f"--output {output} must end in {SUFFIX[args.format]} for --format {args.format}")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"--output {output}: the folder {output.parent} does not exist")
+    if args.format == "pt2":
+        from .to_pt2 import _check
+
+        if args.engine == "int8":
+            raise ValueError("--engine int8 is for --format onnx / trt (Q/DQ ONNX); .pt2 packages are fp32 or fp16")
+        _check(args.engine, None)
     verify = args.verify if args.verify is not None else args.format != "trt"
     steps = Steps()
 
@@ -90,10 +106,9 @@ def run(args: argparse.Namespace) -> list[Path]:
         from gaugan_sdk.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(args.checkpoint, args.preset, **parse_overrides(args.overrides))
-        cfg = ckpt.config
         generator = ckpt.build_generator()
-        encoder = ckpt.build_encoder() if cfg.use_vae else None
-        shapes = shape_range(args, cfg)
+        encoder = ckpt.build_encoder() if ckpt.config.use_vae else None
+        shapes = shape_range(args, ckpt.config)
     source = {"kind": ckpt.source.get("kind"), "sha256": ckpt.source.get("sha256")}
     with steps("calibration / verification masks"):
         from .calibration import calibration_masks
@@ -101,92 +116,127 @@ def run(args: argparse.Namespace) -> list[Path]:
         size = (shapes.height[1], shapes.width[1])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            labels, instances, described = calibration_masks(cfg, size, args.calib_count, args.calib_dir)
+            labels, instances, described = calibration_masks(ckpt.config, size, args.calib_count, args.calib_dir)
         for w in caught:
             print(f"  warning: {w.message}")
         print(f"  {described}, {size[0]}x{size[1]}")
 
     with staging(output.parent) as stage:
         encoder_name = f"{output.stem}_encoder{output.suffix}" if encoder is not None else None
-        with steps("export generator to ONNX (fp32)"):
-            from .to_onnx import export_generator
-            from .verify import generator_feeds
-
-            onnx32 = stage / f"{output.stem}.fp32.onnx"
-            meta = export_generator(generator, onnx32, shapes, uint8_output=args.uint8_output, source=source,
-                                    encoder_file=encoder_name)
-        feeds = generator_feeds(meta, labels, instances)
-        onnx_final = stage / f"{output.stem}.onnx"
-        with steps(f"precision {args.engine}"):
-            meta = apply_precision(onnx32, onnx_final, meta, args.engine, feeds)
-        files = [onnx_final]
-        builds = [(onnx_final, stage / output.name, meta)]
-        if encoder is not None:
-            with steps("export style encoder"):
-                encoder_onnx = stage / f"{output.stem}_encoder.onnx"
-                encoder_meta = export_style_encoder(encoder, encoder_onnx, args.engine, source)
-                files += [encoder_onnx]
-                builds.append((encoder_onnx, stage / encoder_name, encoder_meta))
-
-        if args.format == "trt":
-            from .tensorrt import build_plan
-
-            for onnx_file, plan, plan_meta in builds:
-                with steps(f"build TensorRT plan {plan.name}"):
-                    plan_meta = build_plan(onnx_file, plan, plan_meta, workspace_gb=args.workspace,
-                                           timing_cache=args.timing_cache)
-                    files.append(plan)
-                    write_sidecar(plan, plan_meta)
-                    files.append(sidecar_path(plan))
-            meta = read_sidecar(stage / output.name)
+        context = dict(stage=stage, output=output, source=source, steps=steps, encoder_name=encoder_name)
+        if args.format == "pt2":
+            artifacts = build_pt2(args, generator, encoder, shapes, **context)
         else:
-            for _, artifact, artifact_meta in builds:
-                write_sidecar(artifact, artifact_meta)
-                files.append(sidecar_path(artifact))
-
+            artifacts = build_onnx(args, generator, encoder, shapes, (labels, instances), **context)
+        files = []
+        for artifact in artifacts:
+            write_sidecar(artifact.path, artifact.meta)
+            files += sorted({artifact.path, artifact.runnable, sidecar_path(artifact.path)})
         if verify:
             with steps("verify against eager PyTorch fp32"):
-                from .verify import onnx_runner, verify_generator
-
-                gates = {"atol": args.atol, "rtol": args.rtol, "min_psnr": args.min_psnr}
-                reports = [verify_generator(onnx_runner(onnx_final), output.name, meta, generator, feeds, **gates)]
-                if encoder is not None:
-                    from .verify import verify_encoder
-
-                    styles = np.random.default_rng(0).integers(0, 256, (4, *size, 3), dtype=np.uint8)
-                    reports.append(verify_encoder(onnx_runner(encoder_onnx), encoder_onnx.name, builds[1][2],
-                                                  encoder, styles))
-                for report in reports:
-                    print(f"  {report.summary()} (encoder on random style images)" if report.role == "encoder"
-                          else f"  {report.summary()}")
-                report_path = stage / f"{output.name}.verify.json"
-                with atomic_write(report_path) as tmp:
-                    tmp.write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2))
-                failed = [r for r in reports if not r.passed]
-                if failed:
-                    shutil.copy(report_path, output.parent / report_path.name)
-                    raise RuntimeError(f"verification failed: {'; '.join(f'{r.role}: {r.failure}' for r in failed)}; "
-                                       f"nothing was written except the report {output.parent / report_path.name}")
-                files.append(report_path)
+                files.append(verify_artifacts(args, artifacts, generator, encoder, (labels, instances), stage, output))
         written = [output.parent / f.name for f in files]
         for f in files:
             f.replace(output.parent / f.name)
 
     print(f"\nwrote {', '.join(str(p) for p in written)}   ({steps.total():.1f} s)")
-    print(next_steps(output, meta))
+    print(next_steps(output, artifacts[0].meta))
     return written
 
 
-def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, engine: str, feeds) -> ArtifactMetadata:
+def build_onnx(args, generator, encoder, shapes, masks, *, stage, output, source, steps, encoder_name):
+    from .to_onnx import export_generator
+    from .verify import generator_feeds
+
+    with steps("export generator to ONNX (fp32)"):
+        onnx32 = stage / f"{output.stem}.fp32.onnx"
+        meta = export_generator(generator, onnx32, shapes, uint8_output=args.uint8_output, source=source,
+                                encoder_file=encoder_name)
+    onnx_final = stage / f"{output.stem}.onnx"
+    with steps(f"precision {args.engine}"):
+        cache = output.parent / f"{output.name}.calib.json" if args.engine == "int8" else None
+        meta = apply_precision(onnx32, onnx_final, meta, args.engine, generator_feeds(meta, *masks), cache)
+    onnx_files = [(onnx_final, meta)]
+    if encoder is not None:
+        with steps("export style encoder"):
+            encoder_onnx = stage / f"{output.stem}_encoder.onnx"
+            onnx_files.append((encoder_onnx, export_style_encoder(encoder, encoder_onnx, args.engine, source)))
+    if args.format == "onnx":
+        return [Artifact(path, meta, path) for path, meta in onnx_files]
+    from .tensorrt import build_plan
+
+    artifacts = []
+    for onnx_file, onnx_meta in onnx_files:
+        plan = stage / (output.name if onnx_meta.role == "generator" else encoder_name)
+        with steps(f"build TensorRT plan {plan.name}"):
+            plan_meta = build_plan(onnx_file, plan, onnx_meta, workspace_gb=args.workspace,
+                                   timing_cache=args.timing_cache)
+        artifacts.append(Artifact(plan, plan_meta, onnx_file))
+    return artifacts
+
+
+def build_pt2(args, generator, encoder, shapes, *, stage, output, source, steps, encoder_name):
+    from .to_pt2 import default_device, export_encoder_pt2, export_generator_pt2
+
+    device = default_device()
+    with steps(f"AOTInductor package ({args.engine}, {device})"):
+        meta = export_generator_pt2(generator, stage / output.name, shapes, precision=args.engine, device=device,
+                                    uint8_output=args.uint8_output, source=source, encoder_file=encoder_name)
+    artifacts = [Artifact(stage / output.name, meta, stage / output.name)]
+    if encoder is not None:
+        with steps("AOTInductor package of the style encoder"):
+            encoder_meta = export_encoder_pt2(encoder, stage / encoder_name, precision=args.engine, device=device,
+                                              source=source)
+        artifacts.append(Artifact(stage / encoder_name, encoder_meta, stage / encoder_name))
+    return artifacts
+
+
+def verify_artifacts(args, artifacts, generator, encoder, masks, stage: Path, output: Path) -> Path:
+    from .to_pt2 import pt2_runner
+    from .verify import generator_feeds, onnx_runner, verify_encoder, verify_generator
+
+    gates = {"atol": args.atol, "rtol": args.rtol, "min_psnr": args.min_psnr}
+    reports = []
+    for artifact in artifacts:
+        meta = artifact.meta
+        if meta.format == "pt2":
+            runner = pt2_runner(artifact.runnable, meta)
+        else:
+            runner = onnx_runner(artifact.runnable)
+            if meta.format == "tensorrt":
+                print(f"  {artifact.path.name}: checking the ONNX it was built from ({artifact.runnable.name}); "
+                      f"the plan itself runs on the GPU (gaugan_sdk runtime / trtexec)")
+                meta = dataclasses.replace(meta, format="onnx")
+        if meta.role == "generator":
+            reports.append(verify_generator(runner, artifact.path.name, meta, generator,
+                                            generator_feeds(meta, *masks), **gates))
+        else:
+            styles = np.random.default_rng(0).integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
+            reports.append(verify_encoder(runner, artifact.path.name, meta, encoder, styles))
+    for report in reports:
+        suffix = " (on random style images)" if report.role == "encoder" else ""
+        print(f"  {report.summary()}{suffix}")
+    report_path = stage / f"{output.name}.verify.json"
+    with atomic_write(report_path) as tmp:
+        tmp.write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2))
+    failed = [r for r in reports if not r.passed]
+    if failed:
+        shutil.copy(report_path, output.parent / report_path.name)
+        raise RuntimeError(f"verification failed: {'; '.join(f'{r.role}: {r.failure}' for r in failed)}; "
+                           f"nothing was written except the report {output.parent / report_path.name}")
+    return report_path
+
+
+def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, engine: str, feeds,
+                    calib_cache: Path | None = None) -> ArtifactMetadata:
     import onnx
 
     from gaugan_sdk.imaging import psnr
 
-    from .precision import convert_fp16
+    from .precision import convert_fp16, convert_int8
     from .to_onnx import save_onnx
     from .verify import onnx_runner
 
-    model = onnx.load(onnx32)
     if engine == "fp32":
         onnx32.replace(final)
         return meta
@@ -200,7 +250,11 @@ def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, engine: s
         finally:
             probe.unlink()
 
-    converted, report = convert_fp16(model, measure)
+    if engine == "fp16":
+        converted, report = convert_fp16(onnx.load(onnx32), measure)
+    else:
+        with contextlib.redirect_stdout(io.StringIO()):  # the quantizer's progress prints
+            converted, report = convert_int8(onnx32, feeds, measure, cache_path=calib_cache)
     for note in report.notes:
         print(f"  {note}")
     meta = dataclasses.replace(meta, precision=engine)
@@ -210,10 +264,12 @@ def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, engine: s
 
 
 def export_style_encoder(encoder, path: Path, engine: str, source: dict) -> ArtifactMetadata:
+    """The style encoder's ONNX: fp32, or fp16 (also for int8 models: there are no style images to calibrate
+    the encoder on, and it is ~1 GMAC against the generator's ~200)."""
     from .to_onnx import export_encoder
 
     meta = export_encoder(encoder, path, source=source)
-    if engine == "fp16":  # the encoder is small; its fp16 version keeps the normalization in fp32 too
+    if engine in ("fp16", "int8"):
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -248,7 +304,7 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def shape_range(args: argparse.Namespace, cfg: GeneratorConfig):
-    from .to_onnx import ShapeRange
+    from .trace import ShapeRange
 
     if args.batch is not None and (args.min_shape or args.opt_shape or args.max_shape):
         raise ValueError("give --batch or --min-shape/--opt-shape/--max-shape, not both")
@@ -283,10 +339,15 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def next_steps(output: Path, meta: ArtifactMetadata) -> str:
-    feeds = ", ".join(f'"{t.name}": ...' for t in meta.inputs)
-    lines = ["\nrun it with ONNX Runtime (the gaugan_sdk.Synthesizer runtime arrives with the runtime issue):",
-             f"  import onnxruntime as ort; sess = ort.InferenceSession(\"{output.with_suffix('.onnx')}\")",
-             f"  image, = sess.run(None, {{{feeds}}})   # {', '.join(f'{t.name} {t.dtype} {t.shape}' for t in meta.inputs)}"]
+    feeds = ", ".join(f"{t.name}={t.dtype}{list(t.shape)}" for t in meta.inputs)
+    if meta.format == "pt2":
+        lines = ["\nrun it (the gaugan_sdk.Synthesizer runtime arrives with the runtime issue):",
+                 f"  import torch; run = torch._inductor.aoti_load_package(\"{output}\")",
+                 f"  image = run(label, **others)   # {feeds}"]
+    else:
+        lines = ["\nrun it with ONNX Runtime (the gaugan_sdk.Synthesizer runtime arrives with the runtime issue):",
+                 f"  import onnxruntime as ort; sess = ort.InferenceSession(\"{output.with_suffix('.onnx')}\")",
+                 f"  image, = sess.run(None, feeds)   # {feeds}"]
     if meta.format == "tensorrt":
         from .tensorrt import trtexec_command
 

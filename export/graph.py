@@ -66,11 +66,12 @@ class GeneratorGraph(nn.Module):
 
     def forward(self, label: torch.Tensor, instance: torch.Tensor | None = None,
                 z: torch.Tensor | None = None) -> torch.Tensor:
-        semantics = semantics_in_graph(label, instance, self.cfg)
+        dtype = self.generator.conv_img.weight.dtype  # fp16 packages compute in half, IO stays int32 / float32
+        semantics = semantics_in_graph(label, instance, self.cfg).to(dtype)
         latent = None
         if self.dynamic_size:  # fully convolutional: the latent grid follows the input size
             latent = (label.shape[2] // self.cfg.stride, label.shape[3] // self.cfg.stride)
-        image = self.generator(semantics, z, latent_size=latent)
+        image = self.generator(semantics, None if z is None else z.to(dtype), latent_size=latent).float()
         return image_to_uint8(image) if self.uint8_output else image
 
 
@@ -86,4 +87,5 @@ class EncoderGraph(nn.Module):
         # Always resized: bilinear to the same size is exactly the identity, and the graph stays shape-generic.
         style = F.interpolate(style, size=(ENCODER_INPUT_SIZE, ENCODER_INPUT_SIZE), mode="bilinear",
                               align_corners=False)
-        return self.encoder(style)
+        mu, logvar = self.encoder(style.to(self.encoder.fc_mu.weight.dtype))
+        return mu.float(), logvar.float()

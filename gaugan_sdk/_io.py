@@ -22,8 +22,9 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {directory} does not exist")
-    # A fresh name the writer creates itself (mkstemp would leave the file at mode 0600).
-    tmp_path = directory / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    # A fresh name the writer creates itself (mkstemp would leave the file at mode 0600). It keeps the suffix:
+    # some writers insist on it (AOTInductor packages must end in .pt2).
+    tmp_path = directory / f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}"
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:

@@ -46,6 +46,7 @@ class ArtifactMetadata:
     encoder: str | None = None  # file name of the style encoder artifact, beside this one
     source: dict[str, Any] = field(default_factory=dict)  # checkpoint kind, files, sha256
     tensorrt: dict[str, Any] | None = None  # version, gpu, compute_capability (plans only)
+    device: str | None = None  # "cpu" or "cuda" for .pt2 packages, which are built for one device type
     sdk_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 

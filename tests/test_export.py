@@ -18,15 +18,18 @@ from conftest import random_labels, tiny_config
 from export.calibration import calibration_masks
 from export.cli import main as export_main
 from export.graph import EncoderGraph, GeneratorGraph, semantics_in_graph
-from export.precision import convert_fp16
-from export.to_onnx import TRT_PARSER_OPS, ShapeRange, _export, export_encoder, export_generator, unsupported_ops
+from export.precision import convert_fp16, convert_int8
+from export.to_pt2 import export_generator_pt2, pt2_runner
+from export.to_onnx import TRT_PARSER_OPS, _export, export_encoder, export_generator, unsupported_ops
+from export.trace import ShapeRange, TraceSpec
 from export.verify import generator_feeds, onnx_runner, verify_encoder, verify_generator
 from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.imaging import psnr
-from gaugan_sdk.labels import to_semantics
+from gaugan_sdk.labels import label_set_for, to_semantics
 from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar
 from gaugan_sdk.models import ConvEncoder
+from gaugan_sdk.procedural import scene_batch
 from test_models import realistic_generator
 
 LAYOUTS = [("cityscapes", {}), ("ade20k", {}), ("coco", {}), ("cityscapes", dict(use_vae=True)),
@@ -65,7 +68,7 @@ def test_in_graph_semantics_equal_to_semantics_bit_for_bit(preset, tmp_path):
     batch = torch.export.Dim("batch", min=1, max=8)
     h, w = torch.export.Dim("h", min=2, max=512), torch.export.Dim("w", min=2, max=512)
     shapes = {"label": {0: batch, 2: h, 3: w}, **({"instance": {0: batch, 2: h, 3: w}} if kwargs else {})}
-    model = _export(module, (label_t,), kwargs, shapes, ["semantics"])
+    model = _export(TraceSpec(module, (label_t,), kwargs, shapes, (), (), ["semantics"]))
     onnx.save(model, tmp_path / "semantics.onnx")
     run = onnx_runner(tmp_path / "semantics.onnx")
     for label, instance in cases:
@@ -124,7 +127,7 @@ def test_the_op_gate_catches_an_unsupported_op():
     assert unsupported_ops(model) == {"NonMaxSuppression"} and "Conv" in TRT_PARSER_OPS
 
 
-@pytest.mark.parametrize("preset, overrides", [("cityscapes", {}), ("coco", dict(use_vae=True))])
+@pytest.mark.parametrize("preset, overrides", LAYOUTS)
 def test_fp16_reaches_the_psnr_target(exported, preset, overrides, tmp_path):
     generator, path, meta = exported[(preset, bool(overrides))]
     feeds = feeds_for(meta, seed=3)
@@ -145,6 +148,72 @@ def test_fp16_reaches_the_psnr_target(exported, preset, overrides, tmp_path):
     assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # IO keeps its types
     stats = [name for n in model.graph.node if n.op_type == "BatchNormalization" for name in n.input[1:]]
     assert stats and all(initializers[name] == onnx.TensorProto.FLOAT for name in stats if name in initializers)
+
+
+@pytest.mark.parametrize("preset, overrides", LAYOUTS)
+def test_int8_qdq_is_symmetric_per_channel_and_reaches_the_target(exported, preset, overrides, tmp_path):
+    generator, path, meta = exported[(preset, bool(overrides))]
+    labels, instances = scene_batch(0, 8, *meta.config.image_size, label_set_for(meta.config))
+    feeds = generator_feeds(meta, labels, instances)
+    reference = onnx_runner(path)(feeds)[0]
+
+    def measure(candidate):
+        onnx.save(candidate, tmp_path / "probe.onnx")
+        return psnr(onnx_runner(tmp_path / "probe.onnx")(feeds)[0], reference)
+
+    cache = tmp_path / "calib.json"
+    model, report = convert_int8(path, feeds, measure, cache_path=cache)
+    onnx.save(model, tmp_path / "int8.onnx")
+    int8 = dataclasses.replace(meta, precision="int8")
+    check = verify_generator(onnx_runner(tmp_path / "int8.onnx"), "int8.onnx", int8, generator, feeds)
+    print(f"{preset} {overrides}: {'; '.join(report.notes)}; vs eager: {check.summary()}")
+    assert check.passed and check.psnr_db >= 30
+    nodes = list(model.graph.node)
+    assert sum(n.op_type == "QuantizeLinear" for n in nodes) > 10 and not unsupported_ops(model)
+    init = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    zero_points = [init[n.input[2]] for n in nodes if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                   and len(n.input) > 2]
+    assert zero_points and all(not zp.any() for zp in zero_points)  # symmetric: TensorRT accepts only 0
+    weight_scales = [init[n.input[1]] for n in nodes if n.op_type == "DequantizeLinear" and n.input[0] in init
+                     and init[n.input[0]].ndim == 4]
+    assert weight_scales and all(s.ndim == 1 and s.size > 1 for s in weight_scales)  # per output channel
+    assert "computed" in report.notes[0]
+    _, again = convert_int8(path, feeds, measure, cache_path=cache)
+    assert "ranges from the cache" in again.notes[0] and again.psnr_db == pytest.approx(report.psnr_db)
+
+
+def test_int8_keeps_layers_in_float_when_the_target_needs_it(exported, tmp_path):
+    generator, path, meta = exported[("cityscapes", False)]
+    labels, instances = scene_batch(0, 4, *meta.config.image_size, label_set_for(meta.config))
+    feeds = generator_feeds(meta, labels, instances)
+    reference = onnx_runner(path)(feeds)[0]
+
+    def measure(candidate):
+        onnx.save(candidate, tmp_path / "probe.onnx")
+        return psnr(onnx_runner(tmp_path / "probe.onnx")(feeds)[0], reference)
+
+    _, report = convert_int8(path, feeds, measure, target_psnr_db=99.0)  # unreachable: every fallback is tried
+    assert len(report.kept_fp32_nodes) > 2
+    assert any("highest-resolution block" in n for n in report.notes) and "below the 99.0 dB" in report.notes[-2]
+
+
+@pytest.mark.parametrize("preset, overrides", [
+    ("cityscapes", {}), ("coco", dict(use_vae=True)),
+    pytest.param("ade20k", {}, marks=pytest.mark.slow), pytest.param("coco", {}, marks=pytest.mark.slow),
+    pytest.param("cityscapes", dict(use_vae=True), marks=pytest.mark.slow),
+])
+def test_pt2_package_reproduces_eager(preset, overrides, tmp_path):
+    cfg = tiny_config(preset, **overrides)
+    generator = realistic_generator(cfg)
+    meta = export_generator_pt2(generator, tmp_path / "g.pt2", ShapeRange(batch=(1, 2, 4)))
+    assert meta.format == "pt2" and meta.device == "cpu"
+    labels, instances = random_labels(cfg, batch=5)
+    report = verify_generator(pt2_runner(tmp_path / "g.pt2", meta), "g.pt2", meta, generator,
+                              generator_feeds(meta, labels, instances))
+    print(report.summary())
+    assert report.passed and report.max_abs <= 1e-4
+    with pytest.raises(ValueError, match="fp16 .pt2 packages need CUDA"):
+        export_generator_pt2(generator, tmp_path / "h.pt2", precision="fp16", device="cpu")
 
 
 def test_dynamic_size_and_uint8_output(tmp_path):
@@ -259,6 +328,33 @@ def test_cli_fp16_onnx_with_style_encoder(checkpoints, tmp_path, capsys):
     assert [r["role"] for r in reports] == ["generator", "encoder"] and all(r["passed"] for r in reports)
     assert reports[0]["psnr_db"] >= 40
     assert "[1] load checkpoint" in printed and "done in" in printed and "InferenceSession" in printed
+
+
+def test_cli_int8_with_a_calibration_folder(checkpoints, tmp_path, capsys):
+    cfg = tiny_config("cityscapes")
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    labels, _ = scene_batch(5, 6, *cfg.image_size, label_set_for(cfg))
+    for i, label in enumerate(labels):
+        Image.fromarray(label).save(calib / f"scene_{i}.png")
+    argv = ["--checkpoint", str(checkpoints / "city.pt"), "--engine", "int8", "--format", "onnx", "--output",
+            str(tmp_path / "city.onnx"), "--calib-dir", str(calib), "--calib-count", "6"]
+    assert export_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "6 label maps from" in printed and "procedural" not in printed
+    assert read_sidecar(tmp_path / "city.onnx").precision == "int8"
+    assert (tmp_path / "city.onnx.calib.json").is_file()
+    assert export_main(argv) == 0  # a second export reuses the calibration
+    assert "ranges from the cache" in capsys.readouterr().out
+
+
+def test_cli_pt2_refuses_int8_and_cpu_fp16(checkpoints, tmp_path, capsys):
+    cases = [("int8", "int8 is for --format onnx / trt")] + ([] if torch.cuda.is_available() else [("fp16", "need CUDA")])
+    for engine, message in cases:
+        code = export_main(["--checkpoint", str(checkpoints / "city.pt"), "--format", "pt2", "--engine", engine,
+                            "--output", str(tmp_path / "m.pt2")])
+        assert code == 2 and message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("argv_tail, message", [

@@ -1,0 +1,82 @@
+"""Stage 5: AOTInductor packages (.pt2) for machines without TensorRT: torch.export + AOTInductor.
+
+A package is compiled for the device type it is built on (CPU, or CUDA on a GPU machine); fp16 packages are
+CUDA only. Dynamic batch (and H/W when asked) as in the ONNX, from the same trace description.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaugan_sdk._io import atomic_write
+from gaugan_sdk.metadata import ArtifactMetadata
+from gaugan_sdk.models import ConvEncoder, SPADEGenerator
+
+from .trace import STYLE_SIZE, ShapeRange, TraceSpec, encoder_trace, generator_trace
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def export_generator_pt2(generator: SPADEGenerator, path: str | Path, shapes: ShapeRange = ShapeRange(), *,
+                         precision: str = "fp32", device: str | None = None, uint8_output: bool = False,
+                         source: dict | None = None, encoder_file: str | None = None) -> ArtifactMetadata:
+    device = _check(precision, device)
+    shapes = shapes.resolved(generator.cfg)
+    spec = generator_trace(generator, shapes, uint8_output)
+    _compile(spec, path, device, precision)
+    return ArtifactMetadata("generator", "pt2", precision, generator.cfg, spec.inputs, spec.outputs, shapes.batch,
+                            shapes.height, shapes.width, uint8_output=uint8_output, encoder=encoder_file,
+                            source=source or {}, device=device)
+
+
+def export_encoder_pt2(encoder: ConvEncoder, path: str | Path, batch: tuple[int, int, int] = (1, 1, 8), *,
+                       precision: str = "fp32", device: str | None = None,
+                       source: dict | None = None) -> ArtifactMetadata:
+    device = _check(precision, device)
+    spec = encoder_trace(encoder, batch)
+    _compile(spec, path, device, precision)
+    return ArtifactMetadata("encoder", "pt2", precision, encoder.cfg, spec.inputs, spec.outputs, batch, STYLE_SIZE,
+                            STYLE_SIZE, source=source or {}, device=device)
+
+
+def pt2_runner(path: str | Path, meta: ArtifactMetadata):
+    """feeds (numpy, by input name) -> list of numpy outputs, through the loaded package."""
+    package = torch._inductor.aoti_load_package(str(path))
+    names = [t.name for t in meta.inputs]
+
+    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        tensors = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(meta.device) for n in names]
+        with torch.no_grad():
+            out = package(tensors[0], **dict(zip(names[1:], tensors[1:])))
+        return [t.cpu().numpy() for t in (out if isinstance(out, (tuple, list)) else [out])]
+
+    return run
+
+
+def _check(precision: str, device: str | None) -> str:
+    device = device or default_device()
+    if precision not in DTYPES:
+        raise ValueError(f".pt2 packages are fp32 or fp16 (CUDA), not {precision!r}")
+    if precision == "fp16" and device != "cuda":
+        raise ValueError("fp16 .pt2 packages need CUDA (build them on a GPU machine); on CPU use fp32")
+    return device
+
+
+def _compile(spec: TraceSpec, path: str | Path, device: str, precision: str) -> None:
+    # spec.module holds folded copies of the user's modules, so casting it leaves theirs untouched
+    module = spec.module.to(device=device, dtype=DTYPES[precision])
+    args = tuple(a.to(device) for a in spec.args)
+    kwargs = {k: v.to(device) for k, v in spec.kwargs.items()}
+    with torch.no_grad():
+        program = torch.export.export(module, args, kwargs, dynamic_shapes=spec.dynamic_shapes)
+    with atomic_write(path) as tmp:
+        os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")  # the 2-core machines: no compile workers
+        torch._inductor.aoti_compile_and_package(program, package_path=str(tmp))
