@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check.add_argument("--atol", type=float)
     check.add_argument("--rtol", type=float)
     check.add_argument("--min-psnr", type=float)
+    p.add_argument("--triton-repo", help="also write a Triton model repository (onnx / trt) into this folder")
+    p.add_argument("--triton-instances", type=int, default=1, help="model instances per GPU in the Triton configs")
     return p.parse_args(argv)
 
 
@@ -99,6 +101,11 @@ def run(args: argparse.Namespace) -> list[Path]:
         if args.engine == "int8":
             raise ValueError("--engine int8 is for --format onnx / trt (Q/DQ ONNX); .pt2 packages are fp32 or fp16")
         _check(args.engine, None)
+    if args.triton_repo and args.format == "pt2":
+        raise ValueError("--triton-repo serves ONNX and TensorRT artifacts: use --format onnx or --format trt")
+    if args.triton_repo and not Path(args.triton_repo).parent.is_dir():
+        raise FileNotFoundError(f"--triton-repo {args.triton_repo}: the folder {Path(args.triton_repo).parent} "
+                                f"does not exist")
     verify = args.verify if args.verify is not None else args.format != "trt"
     steps = Steps()
 
@@ -135,12 +142,30 @@ def run(args: argparse.Namespace) -> list[Path]:
         if verify:
             with steps("verify against eager PyTorch fp32"):
                 files.append(verify_artifacts(args, artifacts, generator, encoder, (labels, instances), stage, output))
+        models = []
+        if args.triton_repo:
+            with steps("Triton model repository"):
+                from .triton import write_repository
+
+                models = write_repository(stage / "triton", output.stem, [(a.path, a.meta) for a in artifacts],
+                                          instances=args.triton_instances)
         written = [output.parent / f.name for f in files]
         for f in files:
             f.replace(output.parent / f.name)
+        if models:
+            repo = Path(args.triton_repo)
+            repo.mkdir(exist_ok=True)
+            for folder in models:
+                if (repo / folder.name).exists():
+                    shutil.rmtree(repo / folder.name)
+                folder.replace(repo / folder.name)
+                written.append(repo / folder.name)
 
     print(f"\nwrote {', '.join(str(p) for p in written)}   ({steps.total():.1f} s)")
     print(next_steps(output, artifacts[0].meta))
+    if models:
+        print(f"serve it: tritonserver --model-repository={args.triton_repo}   (models: "
+              f"{', '.join(m.name for m in models)})")
     return written
 
 

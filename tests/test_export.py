@@ -316,7 +316,8 @@ def test_cli_fp16_onnx_with_style_encoder(checkpoints, tmp_path, capsys):
     out = tmp_path / "engines"
     out.mkdir()
     code = export_main(["--checkpoint", str(checkpoints / "coco.pt"), "--engine", "fp16", "--format", "onnx",
-                        "--output", str(out / "coco.onnx"), "--batch", "4", "--calib-count", "4"])
+                        "--output", str(out / "coco.onnx"), "--batch", "4", "--calib-count", "4",
+                        "--triton-repo", str(tmp_path / "triton")])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert sorted(p.name for p in out.iterdir()) == ["coco.onnx", "coco.onnx.json", "coco.onnx.verify.json",
@@ -328,6 +329,10 @@ def test_cli_fp16_onnx_with_style_encoder(checkpoints, tmp_path, capsys):
     assert [r["role"] for r in reports] == ["generator", "encoder"] and all(r["passed"] for r in reports)
     assert reports[0]["psnr_db"] >= 40
     assert "[1] load checkpoint" in printed and "done in" in printed and "InferenceSession" in printed
+    assert sorted(p.name for p in (tmp_path / "triton").iterdir()) == ["coco", "coco_encoder", "coco_generator"]
+    assert (tmp_path / "triton" / "coco_generator" / "1" / "model.onnx").read_bytes() == \
+        (out / "coco.onnx").read_bytes()
+    assert "tritonserver --model-repository=" in printed
 
 
 def test_cli_int8_with_a_calibration_folder(checkpoints, tmp_path, capsys):

@@ -1,0 +1,81 @@
+"""Triton model repositories: every config.pbtxt parses with Triton's own ModelConfig protobuf (strict: an
+unknown field or a wrong type is an error), and says what the artifact needs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from conftest import tiny_config
+from export.trace import STYLE_SIZE
+from export.triton import ensemble_config, model_config, write_repository
+from gaugan_sdk.metadata import ArtifactMetadata, TensorSpec
+
+model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
+                                       reason="tritonclient (Triton's ModelConfig protobuf) is not installed")
+text_format = pytest.importorskip("google.protobuf.text_format")
+
+
+def parse(text: str):
+    return text_format.Parse(text, model_config_pb2.ModelConfig())
+
+
+def metas(fmt: str = "onnx"):
+    cfg = tiny_config("coco", use_vae=True)
+    h, w = cfg.image_size
+    generator = ArtifactMetadata(
+        "generator", fmt, "fp16", cfg,
+        (TensorSpec("label", "int32", ("batch", 1, h, w)), TensorSpec("instance", "int32", ("batch", 1, h, w)),
+         TensorSpec("z", "float32", ("batch", cfg.z_dim))),
+        (TensorSpec("image", "float32", ("batch", 3, h, w)),), (1, 4, 8), (h, h, h), (w, w, w),
+        encoder="m_encoder.onnx")
+    encoder = ArtifactMetadata(
+        "encoder", fmt, "fp16", cfg, (TensorSpec("style", "uint8", ("batch", "style_height", "style_width", 3)),),
+        (TensorSpec("mu", "float32", ("batch", cfg.z_dim)), TensorSpec("logvar", "float32", ("batch", cfg.z_dim))),
+        (1, 1, 8), STYLE_SIZE, STYLE_SIZE)
+    return generator, encoder
+
+
+@pytest.mark.parametrize("fmt, platform", [("onnx", "onnxruntime_onnx"), ("tensorrt", "tensorrt_plan")])
+def test_model_config_parses_with_tritons_protobuf(fmt, platform):
+    generator, _ = metas(fmt)
+    config = parse(model_config("m_generator", generator, instances=2))
+    assert config.platform == platform and config.max_batch_size == 8
+    assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
+        ("label", model_config_pb2.TYPE_INT32, [1, 64, 64]), ("instance", model_config_pb2.TYPE_INT32, [1, 64, 64]),
+        ("z", model_config_pb2.TYPE_FP32, [256])]
+    assert list(config.output[0].dims) == [3, 64, 64]
+    assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
+    assert config.instance_group[0].count == 2 and config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+
+
+def test_dynamic_dims_become_minus_one_and_a_fixed_batch_has_no_batcher():
+    _, encoder = metas()
+    config = parse(model_config("m_encoder", encoder))
+    assert list(config.input[0].dims) == [-1, -1, 3] and config.input[0].data_type == model_config_pb2.TYPE_UINT8
+    single = dataclasses.replace(metas()[0], batch=(1, 1, 1))
+    assert not parse(model_config("m", single)).HasField("dynamic_batching")
+
+
+def test_ensemble_maps_the_style_mean_onto_z():
+    generator, encoder = metas()
+    config = parse(ensemble_config("m", generator, encoder, "m_generator", "m_encoder"))
+    assert config.platform == "ensemble"
+    assert [i.name for i in config.input] == ["label", "instance", "style"]
+    first, second = config.ensemble_scheduling.step
+    assert first.model_name == "m_encoder" and dict(first.output_map) == {"mu": "z"}
+    assert second.model_name == "m_generator" and dict(second.input_map)["z"] == "z"
+
+
+def test_repository_layout_and_refusal_of_pt2(tmp_path):
+    generator, encoder = metas()
+    (tmp_path / "g.onnx").write_bytes(b"onnx"), (tmp_path / "e.onnx").write_bytes(b"onnx")
+    folders = write_repository(tmp_path / "repo", "m", [(tmp_path / "g.onnx", generator), (tmp_path / "e.onnx", encoder)])
+    assert [f.name for f in folders] == ["m_generator", "m_encoder", "m"]
+    for name, file in (("m_generator", "model.onnx"), ("m_encoder", "model.onnx")):
+        assert (tmp_path / "repo" / name / "1" / file).read_bytes() == b"onnx"
+        parse((tmp_path / "repo" / name / "config.pbtxt").read_text())
+    assert (tmp_path / "repo" / "m" / "1").is_dir()
+    with pytest.raises(ValueError, match="Triton serves ONNX and TensorRT artifacts"):
+        model_config("m", dataclasses.replace(generator, format="pt2"))
