@@ -96,11 +96,11 @@ def run(args: argparse.Namespace) -> list[Path]:
     if not output.parent.is_dir():
         raise FileNotFoundError(f"--output {output}: the folder {output.parent} does not exist")
     if args.format == "pt2":
-        from .to_pt2 import _check
+        from .to_pt2 import check_precision_device
 
         if args.engine == "int8":
             raise ValueError("--engine int8 is for --format onnx / trt (Q/DQ ONNX); .pt2 packages are fp32 or fp16")
-        _check(args.engine, None)
+        check_precision_device(args.engine, None)
     if args.triton_repo and args.format == "pt2":
         raise ValueError("--triton-repo serves ONNX and TensorRT artifacts: use --format onnx or --format trt")
     if args.triton_repo and not Path(args.triton_repo).parent.is_dir():

@@ -28,7 +28,7 @@ def default_device() -> str:
 def export_generator_pt2(generator: SPADEGenerator, path: str | Path, shapes: ShapeRange = ShapeRange(), *,
                          precision: str = "fp32", device: str | None = None, uint8_output: bool = False,
                          source: dict | None = None, encoder_file: str | None = None) -> ArtifactMetadata:
-    device = _check(precision, device)
+    device = check_precision_device(precision, device)
     shapes = shapes.resolved(generator.cfg)
     spec = generator_trace(generator, shapes, uint8_output)
     _compile(spec, path, device, precision)
@@ -40,7 +40,7 @@ def export_generator_pt2(generator: SPADEGenerator, path: str | Path, shapes: Sh
 def export_encoder_pt2(encoder: ConvEncoder, path: str | Path, batch: tuple[int, int, int] = (1, 1, 8), *,
                        precision: str = "fp32", device: str | None = None,
                        source: dict | None = None) -> ArtifactMetadata:
-    device = _check(precision, device)
+    device = check_precision_device(precision, device)
     spec = encoder_trace(encoder, batch)
     _compile(spec, path, device, precision)
     return ArtifactMetadata("encoder", "pt2", precision, encoder.cfg, spec.inputs, spec.outputs, batch, STYLE_SIZE,
@@ -61,7 +61,7 @@ def pt2_runner(path: str | Path, meta: ArtifactMetadata):
     return run
 
 
-def _check(precision: str, device: str | None) -> str:
+def check_precision_device(precision: str, device: str | None) -> str:
     device = device or default_device()
     if precision not in DTYPES:
         raise ValueError(f".pt2 packages are fp32 or fp16 (CUDA), not {precision!r}")

@@ -38,3 +38,22 @@ def random_labels(cfg, batch: int = 2, seed: int = 0) -> tuple[np.ndarray, np.nd
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def pytest_collection_modifyitems(config, items):
+    """`trt` and `gpu` tests skip with the reason where TensorRT or a CUDA GPU is missing."""
+    import importlib.util
+
+    no_trt = importlib.util.find_spec("tensorrt") is None
+    try:
+        import torch
+
+        no_gpu = not torch.cuda.is_available()
+    except ImportError:
+        no_gpu = True
+    for item in items:
+        if no_trt and "trt" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="TensorRT is not installed (pip install 'gaugan-sdk[trt]' on a "
+                                                    "machine with an NVIDIA GPU)"))
+        if no_gpu and "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="no CUDA GPU on this machine"))

@@ -408,6 +408,38 @@ def test_failed_verification_leaves_only_its_report(checkpoints, tmp_path, capsy
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx.verify.json"]
 
 
+def test_cli_unknown_preset_is_refused_by_name(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        export_main(["--checkpoint", "x", "--preset", "kitti"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'kitti'" in capsys.readouterr().err
+
+
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "export.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--engine" in result.stdout and "--calib-dir" in result.stdout
+
+
+@pytest.mark.slow
+def test_real_size_cityscapes_exports_to_onnx_fp32_and_fp16(tmp_path):
+    """Random weights at the real geometry (93M parameters, 256x512); numbers printed for the notes."""
+    cfg = GeneratorConfig.preset("cityscapes")
+    generator = realistic_generator(cfg)
+    meta = export_generator(generator, tmp_path / "city.onnx", ShapeRange(batch=(1, 1, 2)))
+    labels, instances = scene_batch(0, 2, *cfg.image_size, label_set_for(cfg))
+    feeds = generator_feeds(meta, labels, instances)
+    fp32 = verify_generator(onnx_runner(tmp_path / "city.onnx"), "city.onnx", meta, generator, feeds)
+    print(f"real size: {fp32.summary()}")
+    assert fp32.passed and fp32.max_abs <= 1e-4
+    reference = onnx_runner(tmp_path / "city.onnx")(feeds)[0]
+
+    def measure(candidate):
+        onnx.save(candidate, tmp_path / "probe.onnx")
+        return psnr(onnx_runner(tmp_path / "probe.onnx")(feeds)[0], reference)
+
+    model, report = convert_fp16(onnx.load(tmp_path / "city.onnx"), measure)
+    onnx.save(model, tmp_path / "city16.onnx")
+    fp16 = verify_generator(onnx_runner(tmp_path / "city16.onnx"), "city16.onnx",
+                            dataclasses.replace(meta, precision="fp16"), generator, feeds)
+    print(f"real size: {report.notes[-1]}; {fp16.summary()}")
+    assert fp16.passed and fp16.psnr_db >= 40

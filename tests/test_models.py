@@ -10,6 +10,7 @@ from conftest import DATA, random_labels, tiny_config
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.labels import to_semantics
 from gaugan_sdk.models import ConvEncoder, SNConv2d, SPADEGenerator, fold_for_inference, reparameterize
+from gaugan_sdk.models.batchnorm import recalibrate_batchnorm
 from gaugan_sdk.models.profile import count_parameters, generator_macs, is_mask_branch
 
 
@@ -100,14 +101,8 @@ def realistic_generator(cfg: GeneratorConfig, seed: int = 0) -> SPADEGenerator:
     which would make every output comparison vacuous.) The spectral-norm vectors move as in training too."""
     torch.manual_seed(seed)
     model = SPADEGenerator(cfg)
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    with torch.no_grad():
-        model(semantics_for(cfg, batch=4, seed=seed + 100), torch.randn(4, cfg.z_dim) if cfg.use_vae else None)
-    for m in norms:
-        m.momentum = 0.1
+    z = torch.randn(4, cfg.z_dim) if cfg.use_vae else None
+    recalibrate_batchnorm(model, [(semantics_for(cfg, batch=4, seed=seed + 100), z)])
     return model.eval()
 
 
@@ -362,3 +357,16 @@ def test_full_size_generator_matches_the_functional_reference(preset, use_vae):
     assert ours.shape == (1, 3, *cfg.image_size)
     assert_informative(ours)
     assert diff <= 1e-5
+
+
+def test_recalibrate_batchnorm_sets_statistics_and_restores_the_model():
+    cfg = tiny_config("cityscapes")
+    torch.manual_seed(0)
+    model = SPADEGenerator(cfg).eval()
+    seg = semantics_for(cfg, batch=2)
+    recalibrate_batchnorm(model, [(seg,), (seg.flip(-1),)])
+    norm = model.head_0.norm_0.param_free_norm
+    assert not model.training and norm.momentum == 0.1  # mode and momentum restored
+    assert norm.num_batches_tracked.item() == 2 and not torch.equal(norm.running_var, torch.ones_like(norm.running_var))
+    with torch.no_grad():
+        assert_informative(model(seg))  # activations stay in range: tanh is not saturated

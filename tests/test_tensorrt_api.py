@@ -113,3 +113,26 @@ def test_the_check_catches_removed_apis(api):
         assert {"FP16", "int8_calibrator"} <= missing  # weak typing and calibrators removed in 11.0
     else:
         assert not {"FP16", "int8_calibrator"} & missing  # still in 10.x
+
+
+@pytest.mark.trt
+@pytest.mark.gpu
+def test_build_plan_from_an_exported_onnx(tmp_path):
+    """Where TensorRT and a GPU exist: a strongly typed plan from the tiny fp16 ONNX, with its metadata."""
+    import tensorrt as trt
+
+    from conftest import tiny_config
+    from export.tensorrt import build_plan
+    from export.to_onnx import export_generator
+    from export.trace import ShapeRange
+    from test_models import realistic_generator
+
+    cfg = tiny_config("cityscapes")
+    meta = export_generator(realistic_generator(cfg), tmp_path / "g.onnx", ShapeRange(batch=(1, 2, 4)))
+    plan_meta = build_plan(tmp_path / "g.onnx", tmp_path / "g.plan", meta, workspace_gb=1,
+                           timing_cache=tmp_path / "timing.cache")
+    assert plan_meta.format == "tensorrt" and plan_meta.tensorrt["version"] == trt.__version__
+    assert (tmp_path / "timing.cache").stat().st_size > 0
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine((tmp_path / "g.plan").read_bytes())
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    assert names == ["label", "instance", "image"]
