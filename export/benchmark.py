@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -31,7 +30,7 @@ from gaugan_sdk.procedural import scene_batch
 from .graph import GeneratorGraph
 from .to_onnx import export_generator
 from .trace import ShapeRange
-from .verify import generator_feeds, onnx_runner
+from .verify import generator_feeds, onnx_psnr_probe, onnx_runner
 
 
 def timed(fn, warmup: int, iters: int, cuda: bool = False) -> list[float]:
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             worst = int(np.abs(image_to_uint8(out).astype(int) - image_to_uint8(reference).astype(int)).max())
             quality = f"PSNR {psnr(out, reference):.1f} dB, max|d| {np.abs(out - reference).max():.2g}, " \
                       f"worst {worst} levels"
-            rows.append(row(f"ONNX Runtime {engine} (CPU EP)", timed(lambda: run(feeds), args.warmup, args.iters),
+            rows.append(row(f"ONNX Runtime {engine} (CPU EP)", timed(lambda run=run: run(feeds), args.warmup, args.iters),
                             args.batch, quality))
 
     base = rows[0]["median_ms"]
@@ -152,15 +151,7 @@ def convert(fp32_path: Path, out: Path, meta, engine: str, feeds: dict) -> None:
     from .precision import convert_fp16, convert_int8
     from .to_onnx import save_onnx
 
-    reference = onnx_runner(fp32_path)(feeds)[0]
-
-    def measure(candidate) -> float:
-        probe = out.with_suffix(".probe.onnx")
-        onnx.save(candidate, probe)
-        value = psnr(onnx_runner(probe)(feeds)[0], reference)
-        os.remove(probe)
-        return value
-
+    measure = onnx_psnr_probe(fp32_path, feeds, out.parent)
     with contextlib.redirect_stdout(io.StringIO()):
         if engine == "fp16":
             model, report = convert_fp16(onnx.load(fp32_path), measure)

@@ -25,7 +25,7 @@ import numpy as np
 
 from gaugan_sdk._io import atomic_write
 from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar, sidecar_path, write_sidecar
+from gaugan_sdk.metadata import ArtifactMetadata, sidecar_path, write_sidecar
 
 SUFFIX = {"onnx": ".onnx", "trt": ".plan", "pt2": ".pt2"}
 
@@ -256,25 +256,14 @@ def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, engine: s
                     calib_cache: Path | None = None) -> ArtifactMetadata:
     import onnx
 
-    from gaugan_sdk.imaging import psnr
-
     from .precision import convert_fp16, convert_int8
     from .to_onnx import save_onnx
-    from .verify import onnx_runner
+    from .verify import onnx_psnr_probe
 
     if engine == "fp32":
         onnx32.replace(final)
         return meta
-    reference = onnx_runner(onnx32)(feeds)[0]
-
-    def measure(candidate) -> float:
-        probe = final.with_suffix(".probe.onnx")
-        onnx.save(candidate, probe)
-        try:
-            return psnr(onnx_runner(probe)(feeds)[0], reference, 255.0 if meta.uint8_output else 2.0)
-        finally:
-            probe.unlink()
-
+    measure = onnx_psnr_probe(onnx32, feeds, final.parent, 255.0 if meta.uint8_output else 2.0)
     if engine == "fp16":
         converted, report = convert_fp16(onnx.load(onnx32), measure)
     else:

@@ -47,15 +47,16 @@ def convert_fp16(model: onnx.ModelProto, measure_psnr: Callable[[onnx.ModelProto
                   ("output layers", _output_layers(model)),
                   ("input stem", _stem_layers(model))]
     nodes: list[str] = []
-    for step, (what, extra) in enumerate(escalation):
+    kept: list[str] = []
+    for what, extra in escalation:
         nodes += extra
+        kept.append(what)
         candidate = convert_float_to_float16(_copy(model), keep_io_types=True, op_block_list=ops,
                                              node_block_list=nodes or None)
         psnr = measure_psnr(candidate)
         report = PrecisionReport("fp16", psnr, target_psnr_db, kept_fp32_ops=list(NORMALIZATION_OPS),
                                  kept_fp32_nodes=list(nodes))
-        report.notes.append(f"kept in fp32: {', '.join(w for w, _ in escalation[:step + 1])}; "
-                            f"PSNR {psnr:.2f} dB")
+        report.notes.append(f"kept in fp32: {', '.join(kept)}; PSNR {psnr:.2f} dB")
         if psnr >= target_psnr_db:
             return candidate, report
     report.notes.append(f"PSNR stays below the {target_psnr_db} dB target with every fallback")

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +60,25 @@ def onnx_runner(path: str | Path) -> Runner:
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return lambda feeds: session.run(None, feeds)
+
+
+def onnx_psnr_probe(reference: str | Path, feeds: dict[str, np.ndarray], scratch: str | Path,
+                    peak_to_peak: float = 2.0) -> Callable[[Any], float]:
+    """The `measure_psnr` that precision conversion takes: run a candidate ONNX on `feeds` and return its
+    PSNR against the fp32 ONNX at `reference` (peak-to-peak 2 for [-1, 1] images, 255 for uint8)."""
+    import onnx
+
+    expected = onnx_runner(reference)(feeds)[0]
+
+    def measure(candidate) -> float:
+        probe = Path(scratch) / "probe.onnx"
+        onnx.save(candidate, probe)
+        try:
+            return psnr(onnx_runner(probe)(feeds)[0], expected, peak_to_peak)
+        finally:
+            probe.unlink(missing_ok=True)
+
+    return measure
 
 
 def generator_feeds(meta: ArtifactMetadata, labels: np.ndarray, instances: np.ndarray | None,

@@ -22,10 +22,9 @@ from export.precision import convert_fp16, convert_int8
 from export.to_pt2 import export_generator_pt2, pt2_runner
 from export.to_onnx import TRT_PARSER_OPS, _export, export_encoder, export_generator, unsupported_ops
 from export.trace import ShapeRange, TraceSpec
-from export.verify import generator_feeds, onnx_runner, verify_encoder, verify_generator
+from export.verify import generator_feeds, onnx_psnr_probe, onnx_runner, verify_encoder, verify_generator
 from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.imaging import psnr
 from gaugan_sdk.labels import label_set_for, to_semantics
 from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar
 from gaugan_sdk.models import ConvEncoder
@@ -131,11 +130,7 @@ def test_the_op_gate_catches_an_unsupported_op():
 def test_fp16_reaches_the_psnr_target(exported, preset, overrides, tmp_path):
     generator, path, meta = exported[(preset, bool(overrides))]
     feeds = feeds_for(meta, seed=3)
-    reference = onnx_runner(path)(feeds)[0]
-
-    def measure(candidate):
-        onnx.save(candidate, tmp_path / "probe.onnx")
-        return psnr(onnx_runner(tmp_path / "probe.onnx")(feeds)[0], reference)
+    measure = onnx_psnr_probe(path, feeds, tmp_path)
 
     model, report = convert_fp16(onnx.load(path), measure)
     onnx.save(model, tmp_path / "fp16.onnx")
@@ -155,11 +150,7 @@ def test_int8_qdq_is_symmetric_per_channel_and_reaches_the_target(exported, pres
     generator, path, meta = exported[(preset, bool(overrides))]
     labels, instances = scene_batch(0, 8, *meta.config.image_size, label_set_for(meta.config))
     feeds = generator_feeds(meta, labels, instances)
-    reference = onnx_runner(path)(feeds)[0]
-
-    def measure(candidate):
-        onnx.save(candidate, tmp_path / "probe.onnx")
-        return psnr(onnx_runner(tmp_path / "probe.onnx")(feeds)[0], reference)
+    measure = onnx_psnr_probe(path, feeds, tmp_path)
 
     cache = tmp_path / "calib.json"
     model, report = convert_int8(path, feeds, measure, cache_path=cache)
@@ -186,11 +177,7 @@ def test_int8_keeps_layers_in_float_when_the_target_needs_it(exported, tmp_path)
     generator, path, meta = exported[("cityscapes", False)]
     labels, instances = scene_batch(0, 4, *meta.config.image_size, label_set_for(meta.config))
     feeds = generator_feeds(meta, labels, instances)
-    reference = onnx_runner(path)(feeds)[0]
-
-    def measure(candidate):
-        onnx.save(candidate, tmp_path / "probe.onnx")
-        return psnr(onnx_runner(tmp_path / "probe.onnx")(feeds)[0], reference)
+    measure = onnx_psnr_probe(path, feeds, tmp_path)
 
     _, report = convert_int8(path, feeds, measure, target_psnr_db=99.0)  # unreachable: every fallback is tried
     assert len(report.kept_fp32_nodes) > 2
@@ -431,11 +418,7 @@ def test_real_size_cityscapes_exports_to_onnx_fp32_and_fp16(tmp_path):
     fp32 = verify_generator(onnx_runner(tmp_path / "city.onnx"), "city.onnx", meta, generator, feeds)
     print(f"real size: {fp32.summary()}")
     assert fp32.passed and fp32.max_abs <= 1e-4
-    reference = onnx_runner(tmp_path / "city.onnx")(feeds)[0]
-
-    def measure(candidate):
-        onnx.save(candidate, tmp_path / "probe.onnx")
-        return psnr(onnx_runner(tmp_path / "probe.onnx")(feeds)[0], reference)
+    measure = onnx_psnr_probe(tmp_path / "city.onnx", feeds, tmp_path)
 
     model, report = convert_fp16(onnx.load(tmp_path / "city.onnx"), measure)
     onnx.save(model, tmp_path / "city16.onnx")
