@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from gaugan_sdk._io import atomic_write
@@ -48,17 +47,10 @@ def export_encoder_pt2(encoder: ConvEncoder, path: str | Path, batch: tuple[int,
 
 
 def pt2_runner(path: str | Path, meta: ArtifactMetadata):
-    """feeds (numpy, by input name) -> list of numpy outputs, through the loaded package."""
-    package = torch._inductor.aoti_load_package(str(path))
-    names = [t.name for t in meta.inputs]
+    """The runtime's AOTInductor backend for a package (feeds by input name -> numpy outputs)."""
+    from gaugan_sdk.backends.aoti import AOTIBackend
 
-    def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        tensors = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(meta.device) for n in names]
-        with torch.no_grad():
-            out = package(tensors[0], **dict(zip(names[1:], tensors[1:])))
-        return [t.cpu().numpy() for t in (out if isinstance(out, (tuple, list)) else [out])]
-
-    return run
+    return AOTIBackend(path, [t.name for t in meta.inputs], meta.device or "cpu").run
 
 
 def check_precision_device(precision: str, device: str | None) -> str:

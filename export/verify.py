@@ -54,12 +54,10 @@ class VerifyReport:
 
 
 def onnx_runner(path: str | Path) -> Runner:
-    import onnxruntime as ort
+    """The runtime's ONNX Runtime backend on the CPU provider (what verification compares)."""
+    from gaugan_sdk.backends.onnxruntime import OnnxRuntimeBackend
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return lambda feeds: session.run(None, feeds)
+    return OnnxRuntimeBackend(path, ["CPUExecutionProvider"]).run
 
 
 def onnx_psnr_probe(reference: str | Path, feeds: dict[str, np.ndarray], scratch: str | Path,

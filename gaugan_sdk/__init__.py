@@ -5,8 +5,9 @@ torch. The PyTorch model definitions live in `gaugan_sdk.models` and the checkpo
 `gaugan_sdk.checkpoint`; both import torch.
 """
 
-from .config import GeneratorConfig
-
 __version__ = "0.1.0"
 
-__all__ = ["GeneratorConfig", "__version__"]
+from .config import GeneratorConfig  # noqa: E402  (after __version__: metadata reads it)
+from .synthesizer import Synthesizer  # noqa: E402
+
+__all__ = ["GeneratorConfig", "Synthesizer", "__version__"]

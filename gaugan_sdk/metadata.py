@@ -18,7 +18,7 @@ from ._io import atomic_write
 from .config import GeneratorConfig
 
 SCHEMA_VERSION = 1
-FORMATS = ("onnx", "tensorrt", "pt2")
+FORMATS = ("onnx", "tensorrt", "pt2", "checkpoint")
 PRECISIONS = ("fp32", "fp16", "int8")
 ROLES = ("generator", "encoder")
 PROPS_PREFIX = "gaugan_sdk."
@@ -34,7 +34,7 @@ class TensorSpec:
 @dataclass(frozen=True)
 class ArtifactMetadata:
     role: str  # generator | encoder
-    format: str  # onnx | tensorrt | pt2
+    format: str  # onnx | tensorrt | pt2 | checkpoint (eager PyTorch)
     precision: str  # fp32 | fp16 | int8 (what the graph computes in; IO types are in inputs/outputs)
     config: GeneratorConfig
     inputs: tuple[TensorSpec, ...]

@@ -1,0 +1,304 @@
+"""Synthesizer: one light API over every artifact kind (torch-free for ONNX and TensorRT artifacts).
+
+    from gaugan_sdk import Synthesizer
+    syn = Synthesizer("engines/city.onnx")             # .onnx .plan .engine .pt2, a checkpoint, or the .json sidecar
+    img = syn.run(label)                               # (H, W) int ids -> (H, W, 3) uint8 RGB
+    img = syn.run(label, style=photo, seed=3)          # style-guided, z = mu + eps * std with eps from the seed
+    imgs = syn.run(labels, seed=[1, 2, 3])             # (N, H, W) -> (N, H, W, 3)
+    img = syn.run(palette_rgb_mask)                    # (H, W, 3) uint8 colour mask, decoded with the palette
+
+Every input is checked on the host before it reaches an engine; a bad one is a ValueError / TypeError naming
+the value and what is accepted. Masks of another size than the artifact takes are resized (nearest) and the
+image comes back at the mask's size (bilinear), unless resize=False.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .backends import SUFFIXES, Backend
+from .config import GeneratorConfig
+from .imaging import image_to_uint8
+from .labels import DONTCARE_ID, check_label_ids, label_set_for
+from .metadata import ArtifactMetadata, read_sidecar, sidecar_path
+
+SEARCH_DIRS = ("", "engines")
+
+
+class Synthesizer:
+    """Load an artifact (and its style encoder, when the metadata names one) and synthesize images."""
+
+    def __init__(self, path: str | os.PathLike, *, device: str | None = None, providers: list[str] | None = None,
+                 resize: bool = True, warmup: int = 0, threads: int | None = None):
+        self.path = resolve_artifact(path)
+        self.resize = resize
+        self._options = dict(device=device, providers=providers, threads=threads)
+        self._warned_instance = False
+        self.generator, self.encoder, self.meta, self.encoder_meta = self._open(self.path)
+        self.config: GeneratorConfig = self.meta.config
+        self.labels = label_set_for(self.config)
+        for _ in range(warmup):
+            self.run(np.zeros(self.size, dtype=np.uint8), seed=0)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def size(self) -> tuple[int, int]:
+        """The (height, width) the generator is optimized for."""
+        return self.meta.height[1], self.meta.width[1]
+
+    @property
+    def backend(self) -> str:
+        return self.generator.name
+
+    def run(self, label: np.ndarray, instance: np.ndarray | None = None, *, style: np.ndarray | None = None,
+            seed: int | Sequence[int] | None = None) -> np.ndarray:
+        """Label ids (H, W) / (N, H, W), or a palette RGB mask (H, W, 3) / (N, H, W, 3) uint8 -> uint8 RGB
+        (H, W, 3) / (N, H, W, 3) at the mask's size."""
+        label = np.asarray(label)
+        single = label.ndim == 2 or (label.ndim == 3 and label.shape[-1] == 3 and label.dtype == np.uint8)
+        ids = self._ids(label)
+        count, height, width = ids.shape
+        inst = self._instance(instance, ids)
+        z = self._z(count, style, seed)
+        target = self._target_size(height, width)
+        if target != (height, width):
+            ids = _resize_nearest(ids, target)
+            inst = None if inst is None else _resize_nearest(inst, target)
+        images = [self._generate(ids[i:i + self.meta.batch[2]],
+                                 None if inst is None else inst[i:i + self.meta.batch[2]],
+                                 None if z is None else z[i:i + self.meta.batch[2]])
+                  for i in range(0, count, self.meta.batch[2])]
+        image = np.concatenate(images)
+        if target != (height, width):
+            image = _resize_bilinear_uint8(image, (height, width))
+        return image[0] if single else image
+
+    def stream(self, frames: Iterable[np.ndarray], **options) -> Iterator[np.ndarray]:
+        """run() over an iterable of frames (label ids or palette masks), one image per frame, lazily."""
+        for frame in frames:
+            yield self.run(frame, **options)
+
+    def encode(self, style: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A style photo (H, W, 3) or batch (N, H, W, 3) uint8 RGB -> (mu, logvar), each (N, z_dim)."""
+        if self.encoder is None:
+            raise ValueError(f"{self.path.name} has no style encoder (the model has no style path: use_vae=False)")
+        given = np.asarray(style)
+        if given.dtype != np.uint8:
+            raise TypeError(f"a style image must be uint8 RGB, got dtype {given.dtype}")
+        style = given[None] if given.ndim == 3 else given
+        if style.ndim != 4 or style.shape[-1] != 3 or min(style.shape[:3]) < 1:
+            raise ValueError(f"a style image must be (H, W, 3) or (N, H, W, 3) RGB, got shape {given.shape}")
+        low, high = self.encoder_meta.height[0], self.encoder_meta.height[2]
+        if not all(low <= side <= high for side in style.shape[1:3]):
+            raise ValueError(f"style image sides {style.shape[1:3]} outside {low}..{high} pixels")
+        mu, logvar = self.encoder.run({"style": np.ascontiguousarray(style)})[:2]
+        return mu.astype(np.float32), logvar.astype(np.float32)
+
+    def close(self) -> None:
+        for backend in (self.generator, self.encoder):
+            if backend is not None:
+                backend.close()
+
+    def __enter__(self) -> Synthesizer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        h, w = self.size
+        return (f"Synthesizer({str(self.path)!r}, backend={self.backend}, {self.meta.precision}, {h}x{w}, "
+                f"labels={self.labels.name}{', style encoder' if self.encoder else ''})")
+
+    # ------------------------------------------------------------------ inputs
+    def _ids(self, label: np.ndarray) -> np.ndarray:
+        if label.ndim in (3, 4) and label.shape[-1] == 3 and label.dtype == np.uint8:
+            label = self.labels.decode(label)  # a palette mask
+        ids = check_label_ids(label, self.config)  # dtype, rank, emptiness and range, with 255 -> label_nc
+        if self.config.contain_dontcare_label:
+            ids[ids == self.config.label_nc] = DONTCARE_ID  # engines take the file convention
+        return ids.astype(np.int32)
+
+    def _instance(self, instance: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
+        if not self.config.use_instance:
+            if instance is not None:
+                raise ValueError("this model does not use instance maps (use_instance=False); pass instance=None")
+            return None
+        if instance is None:
+            if not self._warned_instance:
+                warnings.warn("no instance map given: using the label map's class boundaries as instance edges",
+                              stacklevel=3)
+                self._warned_instance = True
+            return ids.copy()
+        inst = np.asarray(instance)
+        if inst.dtype.kind not in "iu":
+            raise TypeError(f"instance ids must be an integer array, got dtype {inst.dtype}")
+        inst = inst[None] if inst.ndim == 2 else inst
+        if inst.shape != ids.shape:
+            raise ValueError(f"instance map has shape {np.shape(instance)} but the label map has "
+                             f"{ids.shape[1:] if ids.shape[0] == 1 else ids.shape}; they must match")
+        return inst.astype(np.int32)
+
+    def _z(self, count: int, style: np.ndarray | None, seed) -> np.ndarray | None:
+        if not self.config.use_vae:
+            if style is not None:
+                raise ValueError(f"{self.path.name} has no style path (use_vae=False): style images do not apply")
+            return None
+        seeds = _seeds(seed, count)
+        if style is not None:
+            mu, logvar = self.encode(style)
+            if len(mu) not in (1, count):
+                raise ValueError(f"{len(mu)} style images for {count} label maps: give one, or one per map")
+            mu, logvar = np.broadcast_to(mu, (count, mu.shape[1])), np.broadcast_to(logvar, (count, mu.shape[1]))
+            if seeds is None:
+                return np.ascontiguousarray(mu)  # the style itself: z = mu
+            eps = np.stack([np.random.default_rng(s).standard_normal(mu.shape[1]) for s in seeds])
+            return (mu + eps * np.exp(0.5 * logvar)).astype(np.float32)
+        rngs = [np.random.default_rng(s) for s in seeds] if seeds is not None else [np.random.default_rng()] * count
+        return np.stack([rng.standard_normal(self.config.z_dim) for rng in rngs]).astype(np.float32)
+
+    def _target_size(self, height: int, width: int) -> tuple[int, int]:
+        meta, stride = self.meta, self.config.stride
+        h_ok = meta.height[0] <= height <= meta.height[2] and (not meta.dynamic_size or height % stride == 0)
+        w_ok = meta.width[0] <= width <= meta.width[2] and (not meta.dynamic_size or width % stride == 0)
+        if h_ok and w_ok:
+            return height, width
+        accepted = (f"{meta.height[0]}x{meta.width[0]} .. {meta.height[2]}x{meta.width[2]} in multiples of {stride}"
+                    if meta.dynamic_size else f"{meta.height[0]}x{meta.width[0]}")
+        if not self.resize:
+            raise ValueError(f"label map of {height}x{width} but {self.path.name} takes {accepted} (resize=False)")
+        if not meta.dynamic_size:
+            return meta.height[0], meta.width[0]
+        fit = lambda v, lo, hi: int(np.clip(round(v / stride) * stride, lo, hi))  # noqa: E731
+        return fit(height, meta.height[0], meta.height[2]), fit(width, meta.width[0], meta.width[2])
+
+    def _generate(self, ids: np.ndarray, inst: np.ndarray | None, z: np.ndarray | None) -> np.ndarray:
+        feeds = {"label": ids[:, None]}
+        if inst is not None:
+            feeds["instance"] = inst[:, None]
+        if z is not None:
+            feeds["z"] = z
+        (image,) = self.generator.run(feeds)[:1]
+        return image if self.meta.uint8_output else image_to_uint8(image)
+
+    # ------------------------------------------------------------------ loading
+    def _open(self, path: Path):
+        kind = SUFFIXES.get(path.suffix)
+        if kind == "torch":
+            from .backends.torch import open_checkpoint
+
+            generator, encoder, cfg, source = open_checkpoint(path, self._options["device"])
+            return generator, encoder, _checkpoint_meta(cfg, source), _checkpoint_meta(cfg, source, "encoder")
+        meta = _read_metadata(path)
+        generator = self._backend(path, meta)
+        _check_sidecar(path, meta, generator)
+        encoder = encoder_meta = None
+        if meta.encoder:
+            encoder_path = path.with_name(meta.encoder)
+            if not encoder_path.is_file():
+                raise FileNotFoundError(f"{path.name} names the style encoder {meta.encoder}, which is not in "
+                                        f"{path.parent}")
+            encoder_meta = _read_metadata(encoder_path)
+            encoder = self._backend(encoder_path, encoder_meta)
+        return generator, encoder, meta, encoder_meta
+
+    def _backend(self, path: Path, meta: ArtifactMetadata | None) -> Backend:
+        kind = SUFFIXES[path.suffix]
+        if kind == "onnxruntime":
+            from .backends.onnxruntime import OnnxRuntimeBackend
+
+            return OnnxRuntimeBackend(path, self._options["providers"], self._options["threads"])
+        if kind == "aoti":
+            from .backends.aoti import AOTIBackend
+
+            return AOTIBackend(path, [t.name for t in meta.inputs], meta.device or "cpu")
+        raise ValueError(f"{path.suffix} artifacts need the TensorRT backend, which arrives with the runtime issue's "
+                         f"TensorRT part; use the .onnx beside the plan meanwhile")
+
+
+def resolve_artifact(path: str | os.PathLike) -> Path:
+    """The artifact file for `path` (an artifact or its .json sidecar), looked up as given and in engines/."""
+    given = Path(path)
+    if given.suffix == ".json":
+        given = given.with_suffix("")  # city.onnx.json -> city.onnx
+    if given.suffix not in SUFFIXES:
+        raise ValueError(f"{path}: unknown artifact suffix {given.suffix!r}; accepted: "
+                         f"{', '.join(sorted(SUFFIXES))} (or the artifact's .json sidecar)")
+    tried = []
+    for folder in SEARCH_DIRS:
+        candidate = Path(folder) / given if folder and not given.is_absolute() else given
+        tried.append(str(candidate))
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"artifact not found: {path} (looked for {', '.join(dict.fromkeys(tried))})")
+
+
+def _read_metadata(path: Path) -> ArtifactMetadata:
+    if sidecar_path(path).is_file():
+        return read_sidecar(path)
+    if path.suffix == ".onnx":
+        from .backends.onnxruntime import OnnxRuntimeBackend
+
+        props = OnnxRuntimeBackend(path, ["CPUExecutionProvider"]).metadata_props()
+        return ArtifactMetadata.from_props(props, f"{path} metadata_props")
+    raise FileNotFoundError(f"{path} has no metadata sidecar {sidecar_path(path).name}; re-export it with "
+                            f"gaugan-export, which writes one beside every artifact")
+
+
+def _check_sidecar(path: Path, meta: ArtifactMetadata, backend: Backend) -> None:
+    names = backend.input_names()
+    expected = [t.name for t in meta.inputs]
+    if names is not None and names != expected:
+        raise ValueError(f"the metadata of {path.name} does not match the artifact: it names inputs {expected}, "
+                         f"the artifact has {names}. Was the sidecar copied from another export?")
+
+
+def _checkpoint_meta(cfg: GeneratorConfig, source: dict, role: str = "generator") -> ArtifactMetadata:
+    from .metadata import TensorSpec
+
+    h, w = cfg.image_size
+    if role == "encoder":
+        return ArtifactMetadata("encoder", "checkpoint", "fp32", cfg, (TensorSpec("style", "uint8", ("batch", -1, -1, 3)),),
+                                (), (1, 1, 64), (16, 256, 2048), (16, 256, 2048), source=source)
+    inputs = (TensorSpec("label", "int32", ("batch", 1, h, w)),)
+    return ArtifactMetadata("generator", "checkpoint", "fp32", cfg, inputs,
+                            (TensorSpec("image", "float32", ("batch", 3, h, w)),), (1, 1, 64), (h, h, h), (w, w, w),
+                            source=source)
+
+
+def _seeds(seed, count: int) -> list[int] | None:
+    if seed is None:
+        return None
+    if isinstance(seed, (int, np.integer)):
+        return [int(seed) + i for i in range(count)]
+    seeds = list(seed)
+    if len(seeds) != count or not all(isinstance(s, (int, np.integer)) for s in seeds):
+        raise ValueError(f"seed must be an int or a list of {count} ints (one per label map), got {seed!r}")
+    return [int(s) for s in seeds]
+
+
+def _resize_nearest(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, H, W) -> (N, h, w) nearest, with PyTorch's index rule floor(i * in / out)."""
+    n, h, w = maps.shape
+    rows = (np.arange(size[0]) * h // size[0]).clip(max=h - 1)
+    cols = (np.arange(size[1]) * w // size[1]).clip(max=w - 1)
+    return maps[:, rows][:, :, cols]
+
+
+def _resize_bilinear_uint8(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, h, w, 3), bilinear with half-pixel centres (align_corners=False)."""
+    def axis(n_out: int, n_in: int):
+        x = ((np.arange(n_out) + 0.5) * n_in / n_out - 0.5).clip(0, n_in - 1)
+        lo = np.floor(x).astype(int)
+        return lo, np.minimum(lo + 1, n_in - 1), (x - lo).astype(np.float32)
+
+    (r0, r1, fr), (c0, c1, fc) = axis(size[0], images.shape[1]), axis(size[1], images.shape[2])
+    x = images.astype(np.float32)
+    rows = x[:, r0] * (1 - fr)[None, :, None, None] + x[:, r1] * fr[None, :, None, None]
+    out = rows[:, :, c0] * (1 - fc)[None, None, :, None] + rows[:, :, c1] * fc[None, None, :, None]
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)

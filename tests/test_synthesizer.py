@@ -1,0 +1,196 @@
+"""The runtime: every backend available here (ONNX Runtime CPU, .pt2 CPU, checkpoint) on the same tiny models,
+against eager PyTorch, plus the input errors a user can make."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_labels, tiny_config
+from export.graph import GeneratorGraph
+from export.to_onnx import export_encoder, export_generator
+from export.to_pt2 import export_generator_pt2
+from export.trace import ShapeRange
+from gaugan_sdk import Synthesizer
+from gaugan_sdk.checkpoint import save_checkpoint
+from gaugan_sdk.imaging import image_to_uint8, uint8_to_image
+from gaugan_sdk.metadata import write_sidecar
+from gaugan_sdk.models import ConvEncoder
+from test_models import realistic_generator
+
+BACKENDS = ["onnx", "pt2", "checkpoint"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """cityscapes (instances) and coco+VAE (style encoder) as .onnx, .pt2 and checkpoint files."""
+    folder = tmp_path_factory.mktemp("artifacts")
+    out = {}
+    for name, cfg in (("city", tiny_config("cityscapes")), ("coco", tiny_config("coco", use_vae=True))):
+        generator = realistic_generator(cfg)
+        torch.manual_seed(1)
+        encoder = ConvEncoder(cfg).eval() if cfg.use_vae else None
+        save_checkpoint(folder / f"{name}.pt", cfg, generator, encoder)
+        meta = export_generator(generator, folder / f"{name}.onnx", ShapeRange(batch=(1, 2, 4)),
+                                encoder_file=f"{name}_encoder.onnx" if encoder else None)
+        write_sidecar(folder / f"{name}.onnx", meta)
+        if encoder is not None:
+            write_sidecar(folder / f"{name}_encoder.onnx", export_encoder(encoder, folder / f"{name}_encoder.onnx"))
+        out[name] = dict(cfg=cfg, generator=generator, encoder=encoder, onnx=folder / f"{name}.onnx",
+                         checkpoint=folder / f"{name}.pt")
+    meta = export_generator_pt2(out["city"]["generator"], folder / "city.pt2", ShapeRange(batch=(1, 2, 4)))
+    write_sidecar(folder / "city.pt2", meta)
+    out["city"]["pt2"] = folder / "city.pt2"
+    return out
+
+
+def eager_uint8(model, labels, instance=None, z=None):
+    graph = GeneratorGraph(model["generator"]).eval()
+    args = [torch.from_numpy(labels.astype(np.int32))[:, None]]
+    args.append(torch.from_numpy(instance.astype(np.int32))[:, None] if instance is not None else None)
+    with torch.no_grad():
+        return image_to_uint8(graph(*args, None if z is None else torch.from_numpy(z)).numpy())
+
+
+def open_backend(models, name, kind):
+    if kind not in models[name]:
+        pytest.skip(f"no {kind} artifact of {name} in this suite (pt2 compiles take ~30 s each on 2 cores)")
+    return Synthesizer(models[name][kind])
+
+
+def assert_close_uint8(actual, expected):
+    levels = np.abs(actual.astype(int) - expected.astype(int))
+    within = (levels <= 1).mean()
+    print(f"within 1 level: {100 * within:.3f}% (worst {levels.max()})")
+    assert actual.shape == expected.shape and actual.dtype == np.uint8 and within >= 0.999
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_backends_agree_with_eager(models, kind):
+    syn = open_backend(models, "city", kind)
+    labels, instance = random_labels(models["city"]["cfg"], batch=3)
+    assert_close_uint8(syn.run(labels, instance), eager_uint8(models["city"], labels, instance))
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_single_and_batch_calls_agree_and_palette_masks_equal_ids(models, kind):
+    syn = open_backend(models, "city", kind)
+    labels, instance = random_labels(models["city"]["cfg"], batch=3)
+    batch = syn.run(labels, instance)
+    single = syn.run(labels[1], instance[1])
+    assert single.shape == labels.shape[1:] + (3,)
+    assert np.abs(single.astype(int) - batch[1].astype(int)).max() <= 1
+    palette = syn.labels.colorize(labels[1])
+    canonical = syn.labels.decode(palette)  # Cityscapes colours are shared by some ids: compare the decoded ids
+    assert np.array_equal(syn.run(palette, instance[1]), syn.run(canonical.astype(np.uint8), instance[1]))
+
+
+@pytest.mark.parametrize("kind", ["onnx", "checkpoint"])
+def test_seeds_and_style_guidance(models, kind):
+    syn = open_backend(models, "coco", kind)
+    model = models["coco"]
+    labels, instance = random_labels(model["cfg"], batch=2)
+    first = syn.run(labels, instance, seed=[3, 4])
+    assert np.array_equal(first, syn.run(labels, instance, seed=[3, 4]))  # reproducible
+    assert not np.array_equal(first[0], syn.run(labels, instance, seed=[5, 4])[0])
+    z = np.stack([np.random.default_rng(s).standard_normal(model["cfg"].z_dim) for s in (3, 4)]).astype(np.float32)
+    assert_close_uint8(first, eager_uint8(model, labels, instance, z))
+    # style-guided: z = mu of the encoder, then the generator, as in PyTorch
+    photo = np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    with torch.no_grad():
+        mu, logvar = model["encoder"](torch.from_numpy(uint8_to_image(photo[None])))
+    guided = syn.run(labels, instance, style=photo)
+    assert_close_uint8(guided, eager_uint8(model, labels, instance, mu.expand(2, -1).numpy().copy()))
+    seeded = syn.run(labels, instance, style=photo, seed=7)
+    assert np.array_equal(seeded, syn.run(labels, instance, style=photo, seed=7))
+    assert not np.array_equal(seeded, guided)
+
+
+def test_other_sizes_are_resized_or_refused(models):
+    syn = Synthesizer(models["city"]["onnx"])
+    labels, instance = random_labels(tiny_config("cityscapes", crop_size=256), batch=1)  # 128x256, not 64x128
+    image = syn.run(labels[0], instance[0])
+    assert image.shape == (128, 256, 3)
+    strict = Synthesizer(models["city"]["onnx"], resize=False)
+    with pytest.raises(ValueError, match=r"label map of 128x256 but city.onnx takes 64x128 \(resize=False\)"):
+        strict.run(labels[0], instance[0])
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda s, l, i: s.run(np.full_like(l, 40), i), ValueError, r"40 \(8192 px\).*accepted ids: 0..34"),
+    (lambda s, l, i: s.run(l.astype(np.float32), i), TypeError, "integer array.*got dtype float32"),
+    (lambda s, l, i: s.run(l[None, None], i), ValueError, r"\(H, W\) or \(N, H, W\)"),
+    (lambda s, l, i: s.run(l[:0], i[:0]), ValueError, "empty"),
+    (lambda s, l, i: s.run(l, i[:, :32]), ValueError, "instance map has shape .* must match"),
+    (lambda s, l, i: s.run(l, i, style=np.zeros((8, 8, 3), np.uint8)), ValueError, "no style path"),
+    (lambda s, l, i: s.run(l, i, seed="x"), ValueError, None),
+])
+def test_bad_input_is_named(models, call, error, message):
+    syn = Synthesizer(models["city"]["onnx"])
+    labels, instance = random_labels(models["city"]["cfg"], batch=1)
+    if message is None:  # seeds only matter for style models: the call works and ignores them
+        call(syn, labels[0], instance[0])
+        return
+    with pytest.raises(error, match=message):
+        call(syn, labels[0], instance[0])
+
+
+def test_bad_style_images(models):
+    syn = Synthesizer(models["coco"]["onnx"])
+    labels, instance = random_labels(models["coco"]["cfg"], batch=1)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) or \(N, H, W, 3\) RGB, got shape \(32, 32, 4\)"):
+        syn.run(labels[0], instance[0], style=np.zeros((32, 32, 4), np.uint8))
+    with pytest.raises(TypeError, match="style image must be uint8"):
+        syn.run(labels[0], instance[0], style=np.zeros((32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match="seed must be an int or a list of 1 ints"):
+        syn.run(labels[0], instance[0], seed=[1, 2])
+
+
+def test_bad_artifacts(models, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown artifact suffix '.bin'"):
+        Synthesizer(tmp_path / "model.bin")
+    with pytest.raises(FileNotFoundError, match=r"artifact not found: nowhere.onnx \(looked for nowhere.onnx, "
+                                                r"engines/nowhere.onnx\)"):
+        Synthesizer("nowhere.onnx")
+    truncated = tmp_path / "city.onnx"
+    truncated.write_bytes(models["city"]["onnx"].read_bytes()[:5000])
+    shutil.copy(f"{models['city']['onnx']}.json", f"{truncated}.json")
+    with pytest.raises(ValueError, match="not a loadable ONNX model"):
+        Synthesizer(truncated)
+    other = tmp_path / "other.onnx"  # a sidecar copied from another export
+    shutil.copy(models["city"]["onnx"], other)
+    shutil.copy(f"{models['coco']['onnx']}.json", f"{other}.json")
+    with pytest.raises(ValueError, match="does not match the artifact"):
+        Synthesizer(other)
+    alone = tmp_path / "alone.onnx"  # no sidecar: the metadata inside the ONNX is used
+    shutil.copy(models["city"]["onnx"], alone)
+    assert Synthesizer(alone).config == models["city"]["cfg"]
+    assert Synthesizer(f"{models['city']['onnx']}.json").path == models["city"]["onnx"]  # the sidecar path works
+
+
+def test_stream_and_context_manager(models):
+    labels, instance = random_labels(models["city"]["cfg"], batch=3)
+    with Synthesizer(models["city"]["onnx"]) as syn:
+        frames = list(syn.stream(iter(labels), instance=None))
+        assert len(frames) == 3 and frames[0].shape == labels.shape[1:] + (3,)
+    assert syn.generator.session is None  # closed
+
+
+def test_running_an_onnx_artifact_does_not_import_torch(models):
+    script = textwrap.dedent(f"""
+        import sys, numpy as np
+        from gaugan_sdk import Synthesizer
+        syn = Synthesizer({str(models['city']['onnx'])!r})
+        image = syn.run(np.zeros((64, 128), np.uint8), np.zeros((64, 128), np.int32))
+        assert image.shape == (64, 128, 3)
+        print("torch" in sys.modules)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
