@@ -353,15 +353,8 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def next_steps(output: Path, meta: ArtifactMetadata) -> str:
-    feeds = ", ".join(f"{t.name}={t.dtype}{list(t.shape)}" for t in meta.inputs)
-    if meta.format == "pt2":
-        lines = ["\nrun it (the gaugan_sdk.Synthesizer runtime arrives with the runtime issue):",
-                 f"  import torch; run = torch._inductor.aoti_load_package(\"{output}\")",
-                 f"  image = run(label, **others)   # {feeds}"]
-    else:
-        lines = ["\nrun it with ONNX Runtime (the gaugan_sdk.Synthesizer runtime arrives with the runtime issue):",
-                 f"  import onnxruntime as ort; sess = ort.InferenceSession(\"{output.with_suffix('.onnx')}\")",
-                 f"  image, = sess.run(None, feeds)   # {feeds}"]
+    lines = ["\nrun it:", "  from gaugan_sdk import Synthesizer",
+             f"  image = Synthesizer(\"{output}\").run(label)   # label: (H, W) class ids -> (H, W, 3) uint8 RGB"]
     if meta.format == "tensorrt":
         from .tensorrt import trtexec_command
 

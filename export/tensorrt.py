@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from gaugan_sdk._io import atomic_write
+from gaugan_sdk.backends.tensorrt import device_facts
 from gaugan_sdk.metadata import ArtifactMetadata
 
 INSTALL_HINT = ("TensorRT is not installed. Install it with `pip install \"gaugan-sdk[trt]\"` on a machine with an "
@@ -72,16 +73,6 @@ def profile_shapes(meta: ArtifactMetadata, name: str) -> tuple[tuple[int, ...], 
     ranges = {"batch": meta.batch, "height": meta.height, "width": meta.width,
               "style_height": meta.height, "style_width": meta.width}
     return tuple(tuple(ranges[d][k] if isinstance(d, str) else d for d in spec.shape) for k in range(3))
-
-
-def device_facts(trt_version: str) -> dict[str, str]:
-    """What a plan is tied to: TensorRT version, GPU name and compute capability (via cuda-python)."""
-    from cuda.bindings import runtime as cudart
-
-    err, device = cudart.cudaGetDevice()
-    err, props = cudart.cudaGetDeviceProperties(device)
-    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
-    return {"version": trt_version, "gpu": name.rstrip("\x00"), "compute_capability": f"{props.major}.{props.minor}"}
 
 
 def trtexec_command(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetadata) -> str:

@@ -207,7 +207,7 @@ class Synthesizer:
             encoder = self._backend(encoder_path, encoder_meta)
         return generator, encoder, meta, encoder_meta
 
-    def _backend(self, path: Path, meta: ArtifactMetadata | None) -> Backend:
+    def _backend(self, path: Path, meta: ArtifactMetadata) -> Backend:
         kind = SUFFIXES[path.suffix]
         if kind == "onnxruntime":
             from .backends.onnxruntime import OnnxRuntimeBackend
@@ -217,8 +217,9 @@ class Synthesizer:
             from .backends.aoti import AOTIBackend
 
             return AOTIBackend(path, [t.name for t in meta.inputs], meta.device or "cpu")
-        raise ValueError(f"{path.suffix} artifacts need the TensorRT backend, which arrives with the runtime issue's "
-                         f"TensorRT part; use the .onnx beside the plan meanwhile")
+        from .backends.tensorrt import TensorRTBackend
+
+        return TensorRTBackend(path, meta)
 
 
 def resolve_artifact(path: str | os.PathLike) -> Path:

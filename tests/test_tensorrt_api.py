@@ -78,13 +78,20 @@ def defined_names(source: str) -> set[str]:
 
 def used_names(source: str) -> set[str]:
     """Attributes reached from TensorRT objects: trt.X.Y, builder.f(), config.g().h(), ..."""
+    def is_trt_root(node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in TRT_OBJECTS
+        # self.context, self.engine, self.trt, ... in classes that keep TensorRT objects as attributes
+        return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self" \
+            and node.attr in TRT_OBJECTS
+
     used = set()
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Attribute):
+        if isinstance(node, ast.Attribute) and not is_trt_root(node):
             root = node.value
-            while isinstance(root, (ast.Attribute, ast.Call, ast.Subscript)):
+            while not is_trt_root(root) and isinstance(root, (ast.Attribute, ast.Call, ast.Subscript)):
                 root = root.func if isinstance(root, ast.Call) else root.value
-            if isinstance(root, ast.Name) and root.id in TRT_OBJECTS:
+            if is_trt_root(root):
                 used.add(node.attr)
     return used
 
@@ -99,6 +106,7 @@ def test_our_tensorrt_code_uses_only_names_both_versions_have(api):
     assert len(names) > 1000 and "ICudaEngine" in names  # a real bindings module, not an empty read
     used = set().union(*(used_names(p.read_text()) for p in TRT_SOURCES))
     assert len(used) >= 20, sorted(used)  # the scanner sees the builder's calls
+    assert {"set_input_shape", "set_tensor_address", "execute_async_v3"} <= used  # ... and the runtime's
     missing = sorted(used - names)
     print(f"TensorRT {version}: {len(used)} names used, all present" if not missing else "")
     assert not missing, f"not in the TensorRT {version} bindings: {missing}"
@@ -136,3 +144,34 @@ def test_build_plan_from_an_exported_onnx(tmp_path):
     engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine((tmp_path / "g.plan").read_bytes())
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     assert names == ["label", "instance", "image"]
+
+
+def test_a_plan_from_another_machine_names_both_and_the_rebuild_command():
+    from gaugan_sdk.backends.tensorrt import plan_mismatch
+
+    built = {"version": "10.16.1", "gpu": "NVIDIA A100", "compute_capability": "8.0"}
+    here = {"version": "11.4.0", "gpu": "NVIDIA H100", "compute_capability": "9.0"}
+    message = plan_mismatch(built, here, "engines/city.plan", {"files": {"checkpoint": "ckpt/city.pt"}})
+    assert "TensorRT 10.16.1 for NVIDIA A100 (compute capability 8.0)" in message
+    assert "TensorRT 11.4.0 and NVIDIA H100 (compute capability 9.0)" in message
+    assert "gaugan-export --checkpoint ckpt/city.pt --format trt --output engines/city.plan" in message
+    assert plan_mismatch(built, dict(built), "x.plan") is None and plan_mismatch(None, here, "x.plan") is None
+
+
+def test_without_tensorrt_a_plan_fails_with_the_install_hint(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    from conftest import tiny_config
+    from gaugan_sdk import Synthesizer
+    from gaugan_sdk.metadata import ArtifactMetadata, TensorSpec, write_sidecar
+
+    cfg = tiny_config("ade20k")
+    h, w = cfg.image_size
+    meta = ArtifactMetadata("generator", "tensorrt", "fp16", cfg, (TensorSpec("label", "int32", ("batch", 1, h, w)),),
+                            (TensorSpec("image", "float32", ("batch", 3, h, w)),), (1, 1, 4), (h, h, h), (w, w, w))
+    (tmp_path / "m.plan").write_bytes(b"not a plan")
+    write_sidecar(tmp_path / "m.plan", meta)
+    with pytest.raises(ImportError, match=r"running TensorRT plans needs the 'tensorrt' package: pip install"):
+        Synthesizer(tmp_path / "m.plan")

@@ -1,0 +1,135 @@
+"""TensorRT backend (10.x / 11.x name-based API) with cuda-python for memory: no torch.
+
+One execution context; per call set_input_shape + set_tensor_address for every IO tensor and
+execute_async_v3 on one stream. Device buffers are sized once from the optimization profile's max shapes,
+inputs are staged through pinned host memory.
+
+NOT EXECUTED in this workplace (TensorRT does not install here). The plan/machine compatibility check is pure
+Python and tested; every `trt.` name is checked against the 10.x and 11.x bindings by the tests.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+from ..metadata import ArtifactMetadata
+from .base import Backend, missing_library
+
+
+def device_facts(trt_version: str) -> dict[str, str]:
+    """What a plan is tied to: TensorRT version, GPU name and compute capability of the current device."""
+    from cuda.bindings import runtime as cudart
+
+    _, device = cudart.cudaGetDevice()
+    _, props = cudart.cudaGetDeviceProperties(device)
+    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
+    return {"version": trt_version, "gpu": name.rstrip("\x00"), "compute_capability": f"{props.major}.{props.minor}"}
+
+
+def plan_mismatch(built: dict | None, here: dict, plan: str, source: dict | None = None) -> str | None:
+    """None if the plan can run here, else a message naming both and the command that rebuilds it."""
+    if not built:
+        return None  # no record (a plan exported elsewhere): TensorRT itself refuses an incompatible one
+    if (built.get("version"), built.get("compute_capability")) == (here["version"], here["compute_capability"]):
+        return None
+    checkpoint = next(iter((source or {}).get("files", {}).values()), "<checkpoint>")
+    return (f"{plan} was built with TensorRT {built.get('version')} for {built.get('gpu')} (compute capability "
+            f"{built.get('compute_capability')}); this machine has TensorRT {here['version']} and {here['gpu']} "
+            f"(compute capability {here['compute_capability']}). Plans are tied to both: rebuild it here with\n"
+            f"  gaugan-export --checkpoint {checkpoint} --format trt --output {plan}")
+
+
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+
+    def __init__(self, path: str | Path, meta: ArtifactMetadata):
+        try:
+            import tensorrt as trt
+        except ImportError:
+            raise missing_library("tensorrt", "trt", "running TensorRT plans") from None
+        try:
+            from cuda.bindings import runtime as cudart
+        except ImportError:
+            raise missing_library("cuda-python", "trt", "running TensorRT plans") from None
+        err, count = cudart.cudaGetDeviceCount()
+        if err != cudart.cudaError_t.cudaSuccess or count == 0:
+            raise RuntimeError(f"{Path(path).name}: no CUDA device here; TensorRT plans need an NVIDIA GPU (the "
+                               f".onnx beside the plan runs on the CPU)")
+        mismatch = plan_mismatch(meta.tensorrt, device_facts(trt.__version__), str(path), meta.source)
+        if mismatch:
+            raise RuntimeError(mismatch)
+        self.trt, self.cudart, self.meta = trt, cudart, meta
+        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        engine = self.runtime.deserialize_cuda_engine(Path(path).read_bytes())
+        if engine is None:
+            raise ValueError(f"{path} is not a loadable TensorRT plan (truncated, corrupted, or built for another "
+                             f"TensorRT version)")
+        self.engine = engine
+        self.context = engine.create_execution_context()
+        _, self.stream = cudart.cudaStreamCreate()
+        self.buffers: dict[str, tuple[int, int, np.ndarray]] = {}  # name -> (device ptr, host ptr, host view)
+        self.inputs, self.outputs = [], []
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                self.inputs.append(name)
+                shape = tuple(engine.get_tensor_profile_shape(name, 0)[2])  # the profile's max
+            else:
+                self.outputs.append(name)
+                shape = self._max_output_shape(name)
+            self._allocate(name, shape, dtype)
+
+    def input_names(self) -> list[str]:
+        return list(self.inputs)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        cudart = self.cudart
+        for name in self.inputs:
+            array = np.ascontiguousarray(feeds[name])
+            device, host, view = self.buffers[name]
+            view[:array.size] = array.reshape(-1)
+            cudart.cudaMemcpyAsync(device, host, array.nbytes, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
+                                   self.stream)
+            self.context.set_input_shape(name, array.shape)
+            self.context.set_tensor_address(name, device)
+        shapes = {}
+        for name in self.outputs:
+            shapes[name] = tuple(self.context.get_tensor_shape(name))
+            self.context.set_tensor_address(name, self.buffers[name][0])
+        if not self.context.execute_async_v3(self.stream):
+            raise RuntimeError("TensorRT execution failed (see the TensorRT log)")
+        results = []
+        for name in self.outputs:
+            device, host, view = self.buffers[name]
+            size = int(np.prod(shapes[name]))
+            cudart.cudaMemcpyAsync(host, device, size * view.itemsize, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost,
+                                   self.stream)
+            results.append((name, size))
+        cudart.cudaStreamSynchronize(self.stream)
+        return [self.buffers[name][2][:size].reshape(shapes[name]).copy() for name, size in results]
+
+    def close(self) -> None:
+        for device, host, _ in self.buffers.values():
+            self.cudart.cudaFree(device)
+            self.cudart.cudaFreeHost(host)
+        self.buffers = {}
+        if getattr(self, "stream", None) is not None:
+            self.cudart.cudaStreamDestroy(self.stream)
+            self.stream = None
+        self.context = self.engine = None
+
+    def _allocate(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        _, device = self.cudart.cudaMalloc(nbytes)
+        _, host = self.cudart.cudaMallocHost(nbytes)  # pinned: asynchronous copies
+        raw = (ctypes.c_byte * nbytes).from_address(host)
+        self.buffers[name] = (device, host, np.frombuffer(raw, dtype=dtype))
+
+    def _max_output_shape(self, name: str) -> tuple[int, ...]:
+        (spec,) = [t for t in self.meta.outputs if t.name == name]
+        ranges = {"batch": self.meta.batch[2], "height": self.meta.height[2], "width": self.meta.width[2]}
+        return tuple(ranges.get(d, 1) if isinstance(d, str) else d for d in spec.shape)
