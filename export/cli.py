@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from gaugan_sdk._io import atomic_write
-from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.config import GeneratorConfig, parse_overrides
 from gaugan_sdk.metadata import ArtifactMetadata, sidecar_path, write_sidecar
 
 SUFFIX = {"onnx": ".onnx", "trt": ".plan", "pt2": ".pt2"}
@@ -294,27 +294,6 @@ def export_style_encoder(encoder, path: Path, engine: str, source: dict) -> Arti
         meta = dataclasses.replace(meta, precision="fp16")
         save_onnx(model, path, meta)
     return meta
-
-
-def parse_overrides(items: list[str]) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(GeneratorConfig)}
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
-        default = getattr(GeneratorConfig(label_nc=1), key)
-        if isinstance(default, bool):
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(f"--set {item!r}: {key} takes true or false")
-            out[key] = value.lower() in ("true", "1")
-        elif isinstance(default, int):
-            out[key] = int(value)
-        elif isinstance(default, float):
-            out[key] = float(value)
-        else:
-            out[key] = None if value.lower() == "none" else value
-    return out
 
 
 def shape_range(args: argparse.Namespace, cfg: GeneratorConfig):

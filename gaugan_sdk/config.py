@@ -141,6 +141,31 @@ class GeneratorConfig:
         return f"{'spectral' if self.spectral_norm else ''}spade{self.param_free_norm}{k}x{k}"
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Command-line "KEY=VALUE" strings -> typed GeneratorConfig overrides ("use_vae=true", "ngf=32")."""
+    defaults = GeneratorConfig(label_nc=1)
+    names = sorted(f.name for f in dataclasses.fields(GeneratorConfig))
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in names:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(names)}")
+        default = getattr(defaults, key)
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                out[key] = value.lower() in ("true", "1")
+            elif isinstance(default, (int, float)):
+                out[key] = type(default)(value)
+            else:
+                out[key] = None if value.lower() == "none" else value
+        except ValueError:
+            kind = {bool: "true or false", int: "an integer", float: "a number"}.get(type(default), "a string")
+            raise ValueError(f"--set {item!r}: {key} takes {kind}") from None
+    return out
+
+
 def _check_field_names(data: dict[str, Any], what: str) -> None:
     known = {f.name for f in dataclasses.fields(GeneratorConfig)}
     unknown = sorted(set(data) - known)

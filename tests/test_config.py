@@ -53,3 +53,16 @@ def test_unknown_preset_and_fields():
         GeneratorConfig.preset("coco", label_ncc=3)
     with pytest.raises(ValueError, match="unknown GeneratorConfig key: 'future_field'"):
         GeneratorConfig.from_dict({**GeneratorConfig.preset("coco").to_dict(), "future_field": 1})
+
+
+def test_parse_overrides_types_and_errors():
+    from gaugan_sdk.config import parse_overrides
+
+    assert parse_overrides(["use_vae=true", "ngf=32", "aspect_ratio=2", "label_set=none"]) == \
+        {"use_vae": True, "ngf": 32, "aspect_ratio": 2.0, "label_set": None}
+    with pytest.raises(ValueError, match="expected KEY=VALUE with KEY one of"):
+        parse_overrides(["colour=red"])
+    with pytest.raises(ValueError, match="ngf takes an integer"):
+        parse_overrides(["ngf=wide"])
+    with pytest.raises(ValueError, match="use_vae takes true or false"):
+        parse_overrides(["use_vae=maybe"])

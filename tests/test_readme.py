@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_readme_examples_run(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     folder = tmp_path / "checkpoints" / "cityscapes_pretrained"
     folder.mkdir(parents=True)
     torch.manual_seed(0)
@@ -31,3 +31,31 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     with torch.no_grad():
         exec(compile(blocks[1], "README.md block 2", "exec"), namespace)
     assert namespace["image"].shape == (1, 3, 256, 512)
+
+
+def test_readme_synthesizer_example_runs(tmp_path, monkeypatch):
+    """The runtime block, on a tiny cityscapes style model exported to engines/city.onnx (+ encoder)."""
+    import numpy as np
+
+    from conftest import random_labels, tiny_config
+    from export.to_onnx import export_encoder, export_generator
+    from gaugan_sdk.metadata import write_sidecar
+    from gaugan_sdk.models import ConvEncoder
+    from test_models import realistic_generator
+
+    block = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)[2]
+    cfg = tiny_config("cityscapes", use_vae=True)
+    (tmp_path / "engines").mkdir()
+    generator_meta = export_generator(realistic_generator(cfg), tmp_path / "engines" / "city.onnx",
+                                      encoder_file="city_encoder.onnx")
+    write_sidecar(tmp_path / "engines" / "city.onnx", generator_meta)
+    encoder_meta = export_encoder(ConvEncoder(cfg).eval(), tmp_path / "engines" / "city_encoder.onnx")
+    write_sidecar(tmp_path / "engines" / "city_encoder.onnx", encoder_meta)
+    labels, instances = random_labels(cfg, batch=3)
+    namespace = {"label": labels[0], "inst": instances[0], "labels": labels, "frames": list(labels),
+                 "photo": np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)}
+    namespace["palette_mask"] = __import__("gaugan_sdk.labels", fromlist=["x"]).get_label_set("cityscapes").colorize(
+        labels[0])
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md runtime block", "exec"), namespace)
+    assert namespace["img"].shape == (64, 128, 3) and namespace["imgs"].shape == (3, 64, 128, 3)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -194,3 +195,17 @@ def test_running_an_onnx_artifact_does_not_import_torch(models):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_benchmark_sample_runs_side_by_side(models, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "samples"))
+    try:
+        import benchmark
+    finally:
+        sys.path.pop(0)
+    benchmark.main([str(models["city"]["onnx"]), str(models["city"]["checkpoint"]), "--batch", "1", "2",
+                    "--iters", "2", "--warmup", "0"])
+    printed = capsys.readouterr().out
+    assert printed.count("city.onnx") == 2 and printed.count("city.pt ") == 2
+    assert "host->device bytes per frame at 64x128: ids in 65,536" in printed and "36x less" not in printed
+    assert "18x less" in printed  # int32 label + instance (8 B/px) vs 36 float32 channels (144 B/px)
