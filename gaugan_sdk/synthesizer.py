@@ -42,8 +42,9 @@ class Synthesizer:
         self.generator, self.encoder, self.meta, self.encoder_meta = self._open(self.path)
         self.config: GeneratorConfig = self.meta.config
         self.labels = label_set_for(self.config)
-        for _ in range(warmup):
-            self.run(np.zeros(self.size, dtype=np.uint8), seed=0)
+        for _ in range(warmup):  # an instance map too, so the user still sees the no-instance notice once
+            blank = np.zeros(self.size, dtype=np.uint8)
+            self.run(blank, blank if self.config.use_instance else None, seed=0)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -178,13 +179,17 @@ class Synthesizer:
         return fit(height, meta.height[0], meta.height[2]), fit(width, meta.width[0], meta.width[2])
 
     def _generate(self, ids: np.ndarray, inst: np.ndarray | None, z: np.ndarray | None) -> np.ndarray:
+        count = len(ids)
         feeds = {"label": ids[:, None]}
         if inst is not None:
             feeds["instance"] = inst[:, None]
         if z is not None:
             feeds["z"] = z
+        if count < self.meta.batch[0]:  # an artifact with a larger minimum batch: pad, then drop the padding
+            feeds = {k: np.concatenate([v, np.repeat(v[-1:], self.meta.batch[0] - count, axis=0)])
+                     for k, v in feeds.items()}
         (image,) = self.generator.run(feeds)[:1]
-        return image if self.meta.uint8_output else image_to_uint8(image)
+        return (image if self.meta.uint8_output else image_to_uint8(image))[:count]
 
     # ------------------------------------------------------------------ loading
     def _open(self, path: Path):

@@ -209,3 +209,42 @@ def test_benchmark_sample_runs_side_by_side(models, capsys):
     assert printed.count("city.onnx") == 2 and printed.count("city.pt ") == 2
     assert "host->device bytes per frame at 64x128: ids in 65,536" in printed and "36x less" not in printed
     assert "18x less" in printed  # int32 label + instance (8 B/px) vs 36 float32 channels (144 B/px)
+
+
+def test_fixed_batch_artifacts_and_warmup(models, tmp_path):
+    """An artifact exported for exactly batch 2 still serves one map (padded), and warm-up keeps quiet."""
+    model = models["city"]
+    meta = export_generator(model["generator"], tmp_path / "b2.onnx", ShapeRange(batch=(2, 2, 2)))
+    write_sidecar(tmp_path / "b2.onnx", meta)
+    labels, instance = random_labels(model["cfg"], batch=3)
+    syn = Synthesizer(tmp_path / "b2.onnx", warmup=1)
+    assert_close_uint8(syn.run(labels, instance), eager_uint8(model, labels, instance))
+    with pytest.warns(UserWarning, match="class boundaries as instance edges"):
+        syn.run(labels[0])
+
+
+def test_stream_memory_does_not_grow(models):
+    """Frames are processed one by one and nothing accumulates: Python-side memory (numpy buffers included) is
+    flat over many frames once warm."""
+    import itertools
+    import tracemalloc
+
+    labels, instance = random_labels(models["city"]["cfg"], batch=2)
+    syn = Synthesizer(models["city"]["onnx"])
+    frames = itertools.cycle(list(labels))
+    stream = syn.stream(frames, instance=None)
+    with pytest.warns(UserWarning):
+        for _ in range(3):
+            next(stream)  # warm
+    tracemalloc.start()
+    try:
+        for _ in range(5):
+            next(stream)
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(25):
+            next(stream)
+        growth = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    print(f"traced memory growth over 25 frames: {growth} bytes")
+    assert growth < 256 * 1024
