@@ -213,15 +213,22 @@ class Synthesizer:
         return generator, encoder, meta, encoder_meta
 
     def _backend(self, path: Path, meta: ArtifactMetadata) -> Backend:
-        kind = SUFFIXES[path.suffix]
+        kind, device = SUFFIXES[path.suffix], self._options["device"]
+        if device not in (None, "cpu", "cuda"):
+            raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
         if kind == "onnxruntime":
-            from .backends.onnxruntime import OnnxRuntimeBackend
+            from .backends.onnxruntime import OnnxRuntimeBackend, providers_for
 
-            return OnnxRuntimeBackend(path, self._options["providers"], self._options["threads"])
+            providers = self._options["providers"] or providers_for(device)
+            return OnnxRuntimeBackend(path, providers, self._options["threads"])
         if kind == "aoti":
             from .backends.aoti import AOTIBackend
 
-            return AOTIBackend(path, [t.name for t in meta.inputs], meta.device or "cpu")
+            built_for = meta.device or "cpu"
+            if device is not None and device != built_for:
+                raise ValueError(f"{path.name} is a {built_for} package (AOTInductor packages run on the device "
+                                 f"type they were built for); re-export it on a {device} machine")
+            return AOTIBackend(path, [t.name for t in meta.inputs], built_for)
         from .backends.tensorrt import TensorRTBackend
 
         return TensorRTBackend(path, meta)

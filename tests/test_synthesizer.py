@@ -248,3 +248,18 @@ def test_stream_memory_does_not_grow(models):
         tracemalloc.stop()
     print(f"traced memory growth over 25 frames: {growth} bytes")
     assert growth < 256 * 1024
+
+
+def test_device_and_provider_choices(models):
+    assert Synthesizer(models["city"]["onnx"], device="cpu").generator.providers == ["CPUExecutionProvider"]
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(ValueError, match="device='cuda' but this onnxruntime build has no GPU provider"):
+            Synthesizer(models["city"]["onnx"], device="cuda")
+        with pytest.raises(ValueError, match="is a cpu package"):
+            Synthesizer(models["city"]["pt2"], device="cuda")
+    with pytest.raises(ValueError, match=r"execution provider\(s\) \['NoSuchProvider'\] are not available"):
+        Synthesizer(models["city"]["onnx"], providers=["NoSuchProvider"])
+    with pytest.raises(ValueError, match="device='tpu'; accepted"):
+        Synthesizer(models["city"]["onnx"], device="tpu")

@@ -11,6 +11,21 @@ from .base import Backend, missing_library
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 
+def providers_for(device: str | None) -> list[str] | None:
+    """Providers for a device request: None -> the best installed; "cpu" -> CPU only; "cuda" -> the GPU
+    providers installed (an error when there are none)."""
+    if device in (None, "cpu"):
+        return None if device is None else ["CPUExecutionProvider"]
+    import onnxruntime as ort
+
+    gpu = [p for p in PREFERRED[:2] if p in ort.get_available_providers()]
+    if not gpu:
+        raise ValueError(f"device='cuda' but this onnxruntime build has no GPU provider (it has "
+                         f"{ort.get_available_providers()}): pip uninstall onnxruntime, then "
+                         f"pip install \"gaugan-sdk[gpu]\"")
+    return gpu + ["CPUExecutionProvider"]
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
