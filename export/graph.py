@@ -60,10 +60,6 @@ class GeneratorGraph(nn.Module):
         self.uint8_output = uint8_output
         self.dynamic_size = dynamic_size
 
-    @property
-    def input_names(self) -> list[str]:
-        return ["label"] + (["instance"] if self.cfg.use_instance else []) + (["z"] if self.cfg.use_vae else [])
-
     def forward(self, label: torch.Tensor, instance: torch.Tensor | None = None,
                 z: torch.Tensor | None = None) -> torch.Tensor:
         dtype = self.generator.conv_img.weight.dtype  # fp16 packages compute in half, IO stays int32 / float32

@@ -199,20 +199,31 @@ class Synthesizer:
 
             generator, encoder, cfg, source = open_checkpoint(path, self._options["device"])
             return generator, encoder, _checkpoint_meta(cfg, source), _checkpoint_meta(cfg, source, "encoder")
-        meta = _read_metadata(path)
-        generator = self._backend(path, meta)
-        _check_sidecar(path, meta, generator)
+        generator, meta = self._load(path)
         encoder = encoder_meta = None
         if meta.encoder:
             encoder_path = path.with_name(meta.encoder)
             if not encoder_path.is_file():
                 raise FileNotFoundError(f"{path.name} names the style encoder {meta.encoder}, which is not in "
                                         f"{path.parent}")
-            encoder_meta = _read_metadata(encoder_path)
-            encoder = self._backend(encoder_path, encoder_meta)
+            encoder, encoder_meta = self._load(encoder_path)
         return generator, encoder, meta, encoder_meta
 
-    def _backend(self, path: Path, meta: ArtifactMetadata) -> Backend:
+    def _load(self, path: Path) -> tuple[Backend, ArtifactMetadata]:
+        """One artifact and its metadata: the sidecar, or else what an ONNX file carries (read from the same
+        session that runs it, so the file is opened once)."""
+        if sidecar_path(path).is_file():
+            meta = read_sidecar(path)
+            backend = self._backend(path, meta)
+            _check_sidecar(path, meta, backend)
+            return backend, meta
+        if path.suffix != ".onnx":
+            raise FileNotFoundError(f"{path} has no metadata sidecar {sidecar_path(path).name}; re-export it with "
+                                    f"gaugan-export, which writes one beside every artifact")
+        backend = self._backend(path, None)
+        return backend, ArtifactMetadata.from_props(backend.metadata_props(), f"{path} metadata_props")
+
+    def _backend(self, path: Path, meta: ArtifactMetadata | None) -> Backend:
         kind, device = SUFFIXES[path.suffix], self._options["device"]
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
@@ -249,18 +260,6 @@ def resolve_artifact(path: str | os.PathLike) -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"artifact not found: {path} (looked for {', '.join(dict.fromkeys(tried))})")
-
-
-def _read_metadata(path: Path) -> ArtifactMetadata:
-    if sidecar_path(path).is_file():
-        return read_sidecar(path)
-    if path.suffix == ".onnx":
-        from .backends.onnxruntime import OnnxRuntimeBackend
-
-        props = OnnxRuntimeBackend(path, ["CPUExecutionProvider"]).metadata_props()
-        return ArtifactMetadata.from_props(props, f"{path} metadata_props")
-    raise FileNotFoundError(f"{path} has no metadata sidecar {sidecar_path(path).name}; re-export it with "
-                            f"gaugan-export, which writes one beside every artifact")
 
 
 def _check_sidecar(path: Path, meta: ArtifactMetadata, backend: Backend) -> None:
