@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.labels import check_label_ids, label_set_for
+from gaugan_sdk.labels import label_set_for, validate_label_ids
 from gaugan_sdk.procedural import scene_batch
 
 IMAGE_SUFFIXES = (".png",)
@@ -49,7 +49,7 @@ def _folder_masks(cfg: GeneratorConfig, size: tuple[int, int], count: int, folde
                 raise ValueError(f"{path} is a {image.mode} image; label maps are single-channel id images "
                                  f"(mode L), not colour masks")
             try:  # checked at the file's own size, so the pixel counts are the file's
-                check_label_ids(np.asarray(image), cfg)
+                validate_label_ids(np.asarray(image), cfg)
             except (TypeError, ValueError) as e:
                 raise ValueError(f"{path}: {e}") from None
             label = np.asarray(image.resize(size[::-1], Image.NEAREST)).astype(np.int64)

@@ -250,16 +250,21 @@ def label_set_for(cfg: GeneratorConfig) -> LabelSet:
 
 
 # ---------------------------------------------------------------------------------------------- model input
-def check_label_ids(label_ids: np.ndarray, cfg: GeneratorConfig, what: str = "label ids") -> np.ndarray:
-    """Validate label ids against a model and return them as int64 (N, H, W) with 255 mapped to label_nc.
+def validate_label_ids(label_ids: np.ndarray, cfg: GeneratorConfig, what: str = "label ids") -> np.ndarray:
+    """Check label ids against a model; return them as given, batched to (N, H, W).
 
     Accepted: an integer array of shape (H, W) or (N, H, W) with ids in 0..num_label_channels-1, plus 255
-    when the model has a dontcare channel.
+    when the model has a dontcare channel. Anything else raises, naming the ids, their pixel counts and the range.
     """
     ids = _as_batch(_as_int_array(label_ids, what), what)
     _check_range(ids, cfg.num_label_channels, cfg.contain_dontcare_label,
                  f"this model (label_nc={cfg.label_nc}, contain_dontcare_label={cfg.contain_dontcare_label})")
-    ids = ids.astype(np.int64, copy=True)
+    return ids
+
+
+def check_label_ids(label_ids: np.ndarray, cfg: GeneratorConfig, what: str = "label ids") -> np.ndarray:
+    """validate_label_ids, then as int64 (N, H, W) with 255 mapped to its channel, label_nc."""
+    ids = validate_label_ids(label_ids, cfg, what).astype(np.int64, copy=True)
     if cfg.contain_dontcare_label:
         ids[ids == DONTCARE_ID] = cfg.label_nc
     return ids

@@ -24,7 +24,7 @@ import numpy as np
 from .backends import SUFFIXES, Backend
 from .config import GeneratorConfig
 from .imaging import image_to_uint8
-from .labels import DONTCARE_ID, check_label_ids, label_set_for
+from .labels import label_set_for, validate_label_ids
 from .metadata import ArtifactMetadata, read_sidecar, sidecar_path
 
 SEARCH_DIRS = ("", "engines")
@@ -120,10 +120,7 @@ class Synthesizer:
     def _ids(self, label: np.ndarray) -> np.ndarray:
         if label.ndim in (3, 4) and label.shape[-1] == 3 and label.dtype == np.uint8:
             label = self.labels.decode(label)  # a palette mask
-        ids = check_label_ids(label, self.config)  # dtype, rank, emptiness and range, with 255 -> label_nc
-        if self.config.contain_dontcare_label:
-            ids[ids == self.config.label_nc] = DONTCARE_ID  # engines take the file convention
-        return ids.astype(np.int32)
+        return validate_label_ids(label, self.config).astype(np.int32)  # dtype, rank, emptiness and range
 
     def _instance(self, instance: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
         if not self.config.use_instance:
