@@ -138,8 +138,12 @@ def _compare(out: np.ndarray, ref: np.ndarray, artifact: str, meta: ArtifactMeta
     rtol = (defaults["rtol"] or 0.0) if rtol is None else rtol
     min_psnr = defaults["min_psnr"] if min_psnr is None else min_psnr
     diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
-    levels = diff if uint8 else np.abs(image_to_uint8(out).astype(int) - image_to_uint8(ref).astype(int)) \
-        if meta.role == "generator" else np.zeros(1)
+    if uint8:  # already uint8 levels
+        levels = diff
+    elif meta.role == "generator":
+        levels = np.abs(image_to_uint8(out).astype(int) - image_to_uint8(ref).astype(int))
+    else:  # mu / logvar are not images
+        levels = np.zeros(1)
     quality = psnr(out, ref, peak)
     failure = None
     if atol is not None and not np.all(diff <= atol + rtol * np.abs(ref)):

@@ -35,6 +35,8 @@ class Synthesizer:
 
     def __init__(self, path: str | os.PathLike, *, device: str | None = None, providers: list[str] | None = None,
                  resize: bool = True, warmup: int = 0, threads: int | None = None):
+        if device not in (None, "cpu", "cuda"):
+            raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
         self.path = resolve_artifact(path)
         self.resize = resize
         self._options = dict(device=device, providers=providers, threads=threads)
@@ -222,8 +224,6 @@ class Synthesizer:
 
     def _backend(self, path: Path, meta: ArtifactMetadata | None) -> Backend:
         kind, device = SUFFIXES[path.suffix], self._options["device"]
-        if device not in (None, "cpu", "cuda"):
-            raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
         if kind == "onnxruntime":
             from .backends.onnxruntime import OnnxRuntimeBackend, providers_for
 

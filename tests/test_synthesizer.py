@@ -261,5 +261,6 @@ def test_device_and_provider_choices(models):
             Synthesizer(models["city"]["pt2"], device="cuda")
     with pytest.raises(ValueError, match=r"execution provider\(s\) \['NoSuchProvider'\] are not available"):
         Synthesizer(models["city"]["onnx"], providers=["NoSuchProvider"])
-    with pytest.raises(ValueError, match="device='tpu'; accepted"):
-        Synthesizer(models["city"]["onnx"], device="tpu")
+    for kind in ("onnx", "checkpoint"):  # checked before any backend opens
+        with pytest.raises(ValueError, match="device='tpu'; accepted"):
+            Synthesizer(models["city"][kind], device="tpu")
