@@ -38,7 +38,7 @@ class GeneratorConfig:
     spectral_norm: bool = True  # on the residual-block convs (generator) and on the encoder convs
     spade_kernel_size: int = 3
     spade_hidden: int = 128  # hard-coded 128 in the reference; smaller values only for tiny test models
-    label_set: str | None = None  # palette/class names: "cityscapes" | "ade20k" | "coco" | None (generic palette)
+    label_set: str | None = None  # palette/class names: "cityscapes" | "ade20k" | "coco" | "procedural" | None
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         # Values are the NVlabs dataset defaults (spade_facts.md section 6).
@@ -48,6 +48,9 @@ class GeneratorConfig:
                        aspect_ratio=1.0, num_upsampling_layers="normal", label_set="ade20k"),
         "coco": dict(label_nc=182, contain_dontcare_label=True, use_instance=True, crop_size=256,
                      aspect_ratio=1.0, num_upsampling_layers="normal", label_set="coco"),
+        # The built-in procedural scenes (gaugan_sdk.procedural): 8 classes with instances, 128x256 images.
+        "procedural": dict(label_nc=8, contain_dontcare_label=False, use_instance=True, crop_size=256,
+                           aspect_ratio=2.0, num_upsampling_layers="normal", label_set="procedural"),
     }
 
     # ------------------------------------------------------------------ construction

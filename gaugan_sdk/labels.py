@@ -86,6 +86,12 @@ COCO_STUFF_COLORS = {"sea": (54, 62, 167), "sky-other": (95, 219, 255), "tree": 
                      "clouds": (170, 170, 170), "grass": (29, 195, 49)}
 
 
+# The procedural scene classes (ids 0..7) with mask colours in the Cityscapes/COCO spirit.
+PROCEDURAL = (("sky", (70, 130, 180)), ("mountain", (140, 100, 60)), ("water", (0, 80, 200)),
+              ("grass", (150, 220, 80)), ("tree", (20, 110, 20)), ("road", (128, 64, 128)),
+              ("building", (220, 120, 100)), ("car", (255, 0, 0)))
+
+
 def bit_palette(n: int) -> np.ndarray:
     """The pix2pixHD/SPADE palette: id i gets the bits of (i + 1) spread over R, G, B from the top bit down.
 
@@ -218,14 +224,18 @@ def _builtin(name: str) -> LabelSet:
             palette[COCO_STUFF.index(cls)] = color
         palette[len(COCO_STUFF)] = DONTCARE_COLOR
         return LabelSet(name, names, palette, dontcare=True)
+    if name == "procedural":  # the built-in procedural scenes (gaugan_sdk.procedural)
+        names, colors = zip(*PROCEDURAL)
+        return LabelSet(name, tuple(names), np.array(colors, dtype=np.uint8), dontcare=False)
     raise ValueError(f"unknown label set {name!r}; accepted: {', '.join(BUILTIN_LABEL_SETS)}")
 
 
-BUILTIN_LABEL_SETS = ("cityscapes", "ade20k", "coco")
+BUILTIN_LABEL_SETS = ("cityscapes", "ade20k", "coco", "procedural")
 
 
 def get_label_set(name: str) -> LabelSet:
-    """A built-in label set: "cityscapes" (35 ids), "ade20k" (0..150 + 255), "coco" (0..182 + 255)."""
+    """A built-in label set: "cityscapes" (35 ids), "ade20k" (0..150 + 255), "coco" (0..182 + 255),
+    "procedural" (8 scene classes)."""
     return _builtin(name)
 
 

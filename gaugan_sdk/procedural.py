@@ -1,12 +1,17 @@
-"""Procedural scene layouts: label maps (and instance maps) of outdoor scenes generated from a seed.
+"""Procedural scenes: label maps, instance maps and photo-like images of outdoor scenes generated from a seed.
 
-Used where real label maps are missing: export calibration and verification, demos, tests. A scene is drawn
-in terms of scene classes (sky, mountain, water, grass, tree, road, building, car) and mapped to the ids of a
-label set by class name, so the same seed gives a comparable scene for Cityscapes, ADE20K and COCO-Stuff.
-Pure numpy, deterministic per (seed, size, label set).
+Used where real data is missing: the built-in training dataset, export calibration and verification, demos,
+tests. A scene is drawn in terms of scene classes (sky, mountain, water, grass, tree, road, building, car) and
+mapped to the ids of a label set by class name, so the same seed gives a comparable scene for the "procedural"
+label set, Cityscapes, ADE20K and COCO-Stuff. Each scene class has its own appearance (colour, grain, pattern:
+`APPEARANCES`), so `render_scene` turns a layout into an image a generator can learn, and `SceneOracle`
+segments an image back to label ids from those appearances: the stand-in for the segmentation network the
+paper scores generated images with (mIoU). Pure numpy, deterministic per (seed, size, label set).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -105,3 +110,165 @@ def scene_batch(seed: int, count: int, height: int, width: int, labels: LabelSet
     """`count` scenes from consecutive seeds: label ids (N, H, W) uint8 and instance ids (N, H, W) int32."""
     pairs = [scene_layout(seed + i, height, width, labels) for i in range(count)]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+# ---------------------------------------------------------------------------------------------- appearance
+@dataclass(frozen=True)
+class Appearance:
+    """How a scene class looks: a mean colour, luminance noise of a given strength and grain (its spatial
+    scale in pixels at 256 px image height), and an optional pattern. Distinct means and textures keep the
+    classes apart for the oracle, and give a generator something to learn beyond flat colour."""
+
+    color: tuple[int, int, int]
+    noise: float
+    grain: float
+    pattern: str = ""  # "" | "sky" (brighter upwards) | "ripples" | "windows" | "shade" (darker downwards)
+
+
+APPEARANCES: dict[str, Appearance] = {
+    "sky": Appearance((135, 185, 230), 3.0, 16.0, "sky"),
+    "mountain": Appearance((125, 110, 100), 14.0, 6.0, "shade"),
+    "water": Appearance((35, 75, 135), 6.0, 2.0, "ripples"),
+    "grass": Appearance((95, 155, 55), 16.0, 1.0),
+    "tree": Appearance((35, 85, 40), 20.0, 5.0),
+    "road": Appearance((85, 85, 90), 5.0, 1.0),
+    "building": Appearance((160, 85, 65), 6.0, 1.0, "windows"),
+    "car": Appearance((190, 40, 170), 5.0, 1.0),
+}
+
+
+def scene_sample(seed: int, height: int, width: int, labels: LabelSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One scene: label ids uint8 (H, W), instance ids int32 (H, W) and its image uint8 RGB (H, W, 3)."""
+    label, instance = scene_layout(seed, height, width, labels)
+    return label, instance, render_scene(label, instance, labels, seed)
+
+
+def render_scene(label: np.ndarray, instance: np.ndarray, labels: LabelSet, seed: int) -> np.ndarray:
+    """A photo-like uint8 RGB image of a layout: each scene class textured with its `Appearance`, a random
+    overall light level per scene, and a brightness per object instance. Ids that are no scene class stay black."""
+    if label.ndim != 2 or label.shape != instance.shape:
+        raise ValueError(f"render_scene takes (H, W) label and instance maps of one size, got {label.shape} and "
+                         f"{instance.shape}")
+    rng = np.random.default_rng([seed, 1])  # independent of the layout's stream
+    height, width = label.shape
+    scale = height / 256
+    rows = np.arange(height, dtype=np.float32)[:, None]
+    cols = np.arange(width, dtype=np.float32)[None, :]
+    image = np.zeros((height, width, 3), dtype=np.float32)
+    light = rng.uniform(0.9, 1.1)
+    for cls, label_id in scene_ids(labels).items():
+        mask = label == label_id
+        if not mask.any():
+            continue
+        look = APPEARANCES[cls]
+        shade = look.noise * _grain(rng, height, width, look.grain * scale)
+        if look.pattern == "sky":
+            shade = shade + 40 * (0.5 - rows / height)
+        elif look.pattern == "shade":
+            shade = shade - 30 * (rows / height - 0.3)
+        elif look.pattern == "ripples":
+            period = max(3.0, height / 24)
+            shade = shade + 15 * np.sin(2 * np.pi * rows / period + 0.3 * np.sin(cols / (4 * period)))
+        elif look.pattern == "windows":
+            cell = max(2, round(height / 32))
+            shade = shade - 60 * (((rows // cell) % 2 == 1) & ((cols // cell) % 3 == 1))
+        pixel = np.asarray(look.color, dtype=np.float32) + shade[..., None]
+        image[mask] = pixel[mask]
+    objects = np.unique(instance[label == scene_ids(labels).get("car", -1)])
+    for obj in objects:  # one brightness per car
+        image[instance == obj] *= rng.uniform(0.8, 1.2)
+    return np.clip(image * light, 0, 255).round().astype(np.uint8)
+
+
+def _grain(rng: np.random.Generator, height: int, width: int, size: float) -> np.ndarray:
+    """Noise of unit spread whose features are about `size` pixels wide (bilinear upsampling of coarse noise)."""
+    if size <= 1.5:
+        return rng.standard_normal((height, width)).astype(np.float32)
+    coarse = rng.standard_normal((int(np.ceil(height / size)) + 2, int(np.ceil(width / size)) + 2))
+    y = np.arange(height) / size
+    x = np.arange(width) / size
+    y0, x0 = y.astype(int), x.astype(int)
+    fy, fx = (y - y0)[:, None], (x - x0)[None, :]
+    top = coarse[y0][:, x0] * (1 - fx) + coarse[y0][:, x0 + 1] * fx
+    bottom = coarse[y0 + 1][:, x0] * (1 - fx) + coarse[y0 + 1][:, x0 + 1] * fx
+    return (1.5 * (top * (1 - fy) + bottom * fy)).astype(np.float32)  # 1.5: bilinear mixing lowers the spread
+
+
+# ---------------------------------------------------------------------------------------------- oracle
+class SceneOracle:
+    """Segments procedural-scene images back to label ids: a per-pixel Gaussian classifier (class priors and
+    full covariances) on local colour and texture (mean RGB and luminance spread in a small window), fitted on
+    rendered scenes of the size it scores.
+
+    Scores generated images the way the paper scores them with a segmentation network:
+
+        oracle = SceneOracle.fit(labels, height, width)
+        predicted = oracle.segment(images)      # (N, H, W, 3) uint8 -> (N, H, W) int32 label ids
+    """
+
+    def __init__(self, labels: LabelSet, ids: np.ndarray, means: np.ndarray, precisions: np.ndarray,
+                 log_norms: np.ndarray, window: int):
+        self.labels, self.ids, self.window = labels, ids, window
+        self._means, self._precisions, self._log_norms = means, precisions, log_norms
+
+    @classmethod
+    def fit(cls, labels: LabelSet, height: int, width: int, scenes: int = 12, seed: int = 1_000_000) -> SceneOracle:
+        """Fit on `scenes` rendered scenes from seed `seed` on (away from the seeds a dataset usually starts at)."""
+        window = max(3, round(height / 256 * 9) | 1)
+        features, targets = [], []
+        for i in range(scenes):
+            label, _, image = scene_sample(seed + i, height, width, labels)
+            features.append(_local_features(image, window).reshape(-1, _FEATURES))
+            targets.append(label.reshape(-1))
+        x, y = np.concatenate(features), np.concatenate(targets)
+        ids = np.array(sorted(set(scene_ids(labels).values()) & set(np.unique(y).tolist())), dtype=np.int32)
+        means, precisions, log_norms = [], [], []
+        for label_id in ids:
+            sample = x[y == label_id]
+            cov = np.cov(sample, rowvar=False) + 1e-2 * np.eye(_FEATURES)
+            means.append(sample.mean(0))
+            precisions.append(np.linalg.inv(cov))
+            # log prior + Gaussian normalizer: without the prior, boundary pixels (mixed windows) fall to the
+            # broadest class instead of the most common one
+            log_norms.append(np.log(len(sample) / len(y)) - 0.5 * np.linalg.slogdet(cov)[1])
+        return cls(labels, ids, np.array(means), np.array(precisions), np.array(log_norms), window)
+
+    def segment(self, images: np.ndarray) -> np.ndarray:
+        """uint8 RGB (H, W, 3) or (N, H, W, 3) -> int32 label ids (H, W) or (N, H, W)."""
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[-1] != 3:
+            raise ValueError(f"the oracle segments uint8 RGB images (H, W, 3) or (N, H, W, 3), got {images.dtype} "
+                             f"{images.shape}")
+        if images.ndim == 3:
+            return self.segment(images[None])[0]
+        out = np.empty(images.shape[:3], dtype=np.int32)
+        for n, image in enumerate(images):
+            x = _local_features(image, self.window)
+            scores = np.stack([self._log_norms[k] - 0.5 * np.einsum("hwi,ij,hwj->hw", x - m, p, x - m)
+                               for k, (m, p) in enumerate(zip(self._means, self._precisions))])
+            out[n] = self.ids[scores.argmax(0)]
+        return out
+
+
+_FEATURES = 4
+
+
+def _local_features(image: np.ndarray, window: int) -> np.ndarray:
+    """(H, W, 4) float: window means of R, G, B and the window spread of luminance."""
+    rgb = image.astype(np.float32)
+    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    mean = _box_mean(rgb, window)
+    spread = np.sqrt(np.maximum(_box_mean(luma[..., None] ** 2, window) - _box_mean(luma[..., None], window) ** 2,
+                                0))
+    return np.concatenate([mean, spread], axis=-1)
+
+
+def _box_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Mean over a k x k window (edge-padded) of an (H, W, C) array, by summed-area table."""
+    pad = k // 2
+    padded = np.pad(x, ((pad + 1, pad), (pad + 1, pad), (0, 0)), mode="edge").astype(np.float64)
+    padded[0], padded[:, 0] = 0, 0
+    table = padded.cumsum(0).cumsum(1)
+    h, w = x.shape[:2]
+    total = table[k:k + h, k:k + w] - table[:h, k:k + w] - table[k:k + h, :w] + table[:h, :w]
+    return (total / (k * k)).astype(np.float32)
