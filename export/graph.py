@@ -21,30 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.labels import DONTCARE_ID
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator, fold_for_inference
 from gaugan_sdk.models.encoder import ENCODER_INPUT_SIZE
-
-
-def semantics_in_graph(label: torch.Tensor, instance: torch.Tensor | None, cfg: GeneratorConfig) -> torch.Tensor:
-    """int ids (N, 1, H, W) [+ instance ids] -> float (N, semantic_nc, H, W), as labels.to_semantics does."""
-    if cfg.contain_dontcare_label:
-        label = torch.where(label == DONTCARE_ID, torch.full_like(label, cfg.label_nc), label)
-    channels = torch.arange(cfg.num_label_channels, dtype=label.dtype, device=label.device).view(1, -1, 1, 1)
-    one_hot = (label == channels).to(torch.float32)
-    if not cfg.use_instance:
-        return one_hot
-    return torch.cat([one_hot, instance_edges_in_graph(instance)], dim=1)
-
-
-def instance_edges_in_graph(instance: torch.Tensor) -> torch.Tensor:
-    """1.0 where a pixel differs from a 4-neighbour, both sides of a boundary marked (labels.instance_edges)."""
-    horizontal = (instance[..., :, 1:] != instance[..., :, :-1]).to(torch.float32)
-    vertical = (instance[..., 1:, :] != instance[..., :-1, :]).to(torch.float32)
-    edge = torch.maximum(F.pad(horizontal, (1, 0)), F.pad(horizontal, (0, 1)))
-    edge = torch.maximum(edge, torch.maximum(F.pad(vertical, (0, 0, 1, 0)), F.pad(vertical, (0, 0, 0, 1))))
-    return edge
+from gaugan_sdk.models.semantics import semantics_tensor
 
 
 def image_to_uint8(image: torch.Tensor) -> torch.Tensor:
@@ -63,7 +42,7 @@ class GeneratorGraph(nn.Module):
     def forward(self, label: torch.Tensor, instance: torch.Tensor | None = None,
                 z: torch.Tensor | None = None) -> torch.Tensor:
         dtype = self.generator.conv_img.weight.dtype  # fp16 packages compute in half, IO stays int32 / float32
-        semantics = semantics_in_graph(label, instance, self.cfg).to(dtype)
+        semantics = semantics_tensor(label, instance, self.cfg).to(dtype)
         latent = None
         if self.dynamic_size:  # fully convolutional: the latent grid follows the input size
             latent = (label.shape[2] // self.cfg.stride, label.shape[3] // self.cfg.stride)

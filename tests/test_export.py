@@ -17,7 +17,8 @@ from PIL import Image
 from conftest import random_labels, tiny_config
 from export.calibration import calibration_masks
 from export.cli import main as export_main
-from export.graph import EncoderGraph, GeneratorGraph, semantics_in_graph
+from export.graph import EncoderGraph, GeneratorGraph
+from gaugan_sdk.models.semantics import semantics_tensor
 from export.precision import convert_fp16, convert_int8
 from export.to_pt2 import export_generator_pt2, pt2_runner
 from export.to_onnx import TRT_PARSER_OPS, _export, export_encoder, export_generator, unsupported_ops
@@ -42,7 +43,7 @@ class SemanticsOnly(torch.nn.Module):
         self.cfg = cfg
 
     def forward(self, label, instance=None):
-        return semantics_in_graph(label, instance, self.cfg)
+        return semantics_tensor(label, instance, self.cfg)
 
 
 def hand_made_maps():

@@ -1,0 +1,255 @@
+"""python -m training.train: train a SPADE/GauGAN generator with the NVlabs recipe.
+
+    python -m training.train --dataset procedural --set ngf=16 --set crop_size=128 --max-iters 2000
+    python -m training.train --dataset cityscapes --dataroot data/cityscapes --vgg-weights vgg19-dcbb9e9d.pth
+    torchrun --nproc-per-node 8 -m training.train --dataset ade20k --dataroot data/ADEChallengeData2016 --batch-size 4
+    python -m training.train --resume runs/00003-procedural                 # continue where it stopped
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.imaging import image_to_uint8
+from gaugan_sdk.labels import label_set_for
+
+from . import distributed, run
+from .datasets import build_dataset
+from .metrics import ConfusionMatrix, InceptionFeatures, frechet_distance, torchscript_segmenter
+from .options import TrainOptions, build_parser, options_from_args
+from .trainer import Trainer
+
+
+def main(argv: list[str] | None = None) -> Path | None:
+    args = build_parser().parse_args(argv)
+    opts = options_from_args(args)
+    resume_ckpt = None
+    if opts.resume:
+        resume_path = run.resolve_resume(opts.resume)
+        resume_ckpt = run.load_training_checkpoint(resume_path)
+        opts = _resumed_options(resume_ckpt.training["options"], opts, resume_path)
+    cfg = opts.generator_config()
+    if args.dry_run:
+        print(json.dumps({"options": opts.to_dict(), "model": cfg.to_dict()}, indent=2, sort_keys=True))
+        return None
+    return train(opts, cfg, resume_ckpt)
+
+
+def train(opts: TrainOptions, cfg: GeneratorConfig, resume_ckpt=None) -> Path | None:
+    info, device = distributed.init_distributed(opts.device)
+    try:
+        return _train(opts, cfg, info, device, resume_ckpt)
+    finally:
+        distributed.cleanup(info)
+
+
+def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, device: torch.device,
+           resume_ckpt) -> Path | None:
+    torch.manual_seed(opts.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
+    dataset = build_dataset(opts, cfg)
+    per_step = opts.batch_size * info.world_size
+    iters_per_epoch = len(dataset) // per_step
+    if iters_per_epoch == 0:
+        raise ValueError(f"the dataset has {len(dataset)} samples, fewer than one step's batch ({opts.batch_size} x "
+                         f"{info.world_size} processes); lower --batch-size")
+    total = opts.max_iters or (opts.niter + opts.niter_decay) * iters_per_epoch
+    trainer = Trainer(opts, cfg, device, info)
+    labels = label_set_for(cfg) if cfg.label_set else getattr(dataset, "labels", label_set_for(cfg))
+
+    start = 0
+    run_dir = None
+    if resume_ckpt is not None:
+        trainer.load_state_dict(resume_ckpt.generator, resume_ckpt.encoder, resume_ckpt.training)
+        start = resume_ckpt.training["iteration"]
+        run_dir = Path(resume_ckpt.training["run_dir"]) if info.is_main else None
+    torch.manual_seed(opts.seed + 1000 * info.rank + start)  # per-rank z noise
+    if resume_ckpt is not None:
+        run.set_rng_state(resume_ckpt.training["rng"][info.rank] if info.rank < len(resume_ckpt.training["rng"])
+                          else resume_ckpt.training["rng"][0])
+    if info.is_main:
+        if run_dir is None or not run_dir.is_dir():
+            run_dir = run.new_run_dir(opts.outdir, opts.name or opts.dataset)
+        run.write_json(run_dir / "options.json", {"options": opts.to_dict(), "model": cfg.to_dict(),
+                                                  "world_size": info.world_size, "iters_per_epoch": iters_per_epoch,
+                                                  "total_iters": total})
+        (run_dir / "images").mkdir(exist_ok=True)
+        print(f"run {run_dir}: {len(dataset)} samples, batch {opts.batch_size} x {info.world_size} process(es) on "
+              f"{device}, {iters_per_epoch} it/epoch, iterations {start} -> {total}", flush=True)
+    board = run.Board(run_dir if info.is_main else None)
+    progress = run.Progress(total, start, run_dir / "log.txt" if info.is_main else None, device)
+    evaluator = Evaluator(opts, cfg, device, info) if info.is_main else None
+
+    it = start
+    losses: dict[str, float] = {}
+    while it < total:
+        epoch = it // iters_per_epoch
+        trainer.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        order = _epoch_order(len(dataset), opts.seed, epoch, info, iters_per_epoch * per_step)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch_size,
+                                             sampler=order[(it % iters_per_epoch) * opts.batch_size:],
+                                             num_workers=opts.num_workers, drop_last=True,
+                                             pin_memory=device.type == "cuda")
+        for batch in loader:
+            g_losses, fake = trainer.generator_step(batch)
+            d_losses = trainer.discriminator_step(batch)
+            it += 1
+            losses = {**g_losses, **d_losses}
+            if not all(math.isfinite(v) for v in losses.values()):
+                raise FloatingPointError(f"iteration {it}: a loss is not finite ({_fmt(losses)}); lower --lr, or "
+                                         "train with --precision fp32")
+            if it % opts.log_every == 0 or it == total:
+                mean = distributed.all_reduce_mean(losses, info, device)
+                if info.is_main:
+                    print(progress.line(it, epoch + 1, mean), flush=True)
+                    board.scalars(mean, it, "loss/")
+                    board.scalars({"lr/G": trainer.opt_G.param_groups[0]["lr"]}, it)
+            if info.is_main and opts.image_every and (it % opts.image_every == 0 or it == total):
+                grid = run.image_grid(labels, batch["label"], fake, batch["image"])
+                Image.fromarray(grid).save(run_dir / "images" / f"iter_{it:07d}.png")
+                board.image("mask | generated | real", grid, it)
+            if it % opts.checkpoint_every == 0 or it == total:
+                _checkpoint(run_dir, it, epoch, opts, cfg, trainer, info, device)
+            if info.is_main and (it == total or (opts.eval_every and it % opts.eval_every == 0)):
+                metrics = evaluator(trainer)
+                if metrics:
+                    board.scalars(metrics, it, "metrics/")
+                    _append_metrics(run_dir, it, metrics)
+                    print(f"it {it}: " + _fmt(metrics), flush=True)
+            if it >= total:
+                break
+    board.close()
+    _check_replicas(trainer, info, device)
+    if info.is_main:
+        last = run.list_checkpoints(run_dir)[-1]
+        print(f"done: {run_dir}\n  checkpoint {last}\n  next: gaugan-export --checkpoint {last} --engine fp32 "
+              f"--format onnx --output engines/{run_dir.name}.onnx", flush=True)
+    return run_dir
+
+
+class Evaluator:
+    """Metrics on held-out samples: mIoU (procedural oracle or --seg-model) and FID (--inception-weights)."""
+
+    def __init__(self, opts: TrainOptions, cfg: GeneratorConfig, device: torch.device, info):
+        self.opts, self.cfg, self.device = opts, cfg, device
+        self.dataset = None
+        self.segment = None
+        self.inception = InceptionFeatures(opts.inception_weights, device) if opts.inception_weights else None
+        if opts.seg_model:
+            self.segment = torchscript_segmenter(opts.seg_model, device)
+        if opts.dataset == "procedural":
+            self.dataset = build_dataset(opts, cfg, train=False)
+            if self.segment is None:
+                from gaugan_sdk.procedural import SceneOracle
+
+                height, width = cfg.image_size
+                oracle = SceneOracle.fit(self.dataset.labels, height, width)
+                self.segment = oracle.segment
+        elif self.segment is not None or self.inception is not None:
+            self.dataset = build_dataset(opts, cfg, phase="val", train=False)
+        self._real_miou: float | None = None
+
+    def __call__(self, trainer: Trainer) -> dict[str, float]:
+        if self.dataset is None:
+            return {}
+        loader = torch.utils.data.DataLoader(self.dataset, batch_size=self.opts.batch_size,
+                                             sampler=range(min(len(self.dataset), self.opts.eval_samples)))
+        confusion = ConfusionMatrix(self.cfg.num_label_channels)
+        real_confusion = ConfusionMatrix(self.cfg.num_label_channels)
+        fake_features, real_features = [], []
+        for batch in loader:
+            fake = _to_uint8(trainer.sample(batch))
+            real = _to_uint8(batch["image"])
+            target = batch["label"][:, 0].numpy()
+            if self.segment is not None:
+                confusion.update(target, self.segment(fake))
+                if self._real_miou is None:
+                    real_confusion.update(target, self.segment(real))
+            if self.inception is not None:
+                fake_features.append(self.inception(fake))
+                real_features.append(self.inception(real))
+        metrics = {}
+        if self.segment is not None:
+            if self._real_miou is None:
+                self._real_miou = real_confusion.mean_iou()
+            metrics.update(mIoU=confusion.mean_iou(), mIoU_real_images=self._real_miou,
+                           pixel_accuracy=confusion.accuracy())
+        if self.inception is not None:
+            metrics["FID"] = frechet_distance(np.concatenate(fake_features), np.concatenate(real_features))
+        return metrics
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    return image_to_uint8(images.detach().float().cpu().numpy())
+
+
+def _epoch_order(n: int, seed: int, epoch: int, info: distributed.Dist, used: int) -> list[int]:
+    """This rank's sample order for an epoch: a permutation from (seed, epoch), cut to whole steps, dealt out
+    round-robin over ranks. The same on resume, so a resumed run sees the batches the interrupted one would have."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)[:used]
+    return order[info.rank::info.world_size].tolist()
+
+
+def _checkpoint(run_dir: Path | None, it: int, epoch: int, opts: TrainOptions, cfg: GeneratorConfig,
+                trainer: Trainer, info: distributed.Dist, device: torch.device) -> None:
+    rng_states = _gather_rng(info)
+    if not info.is_main:
+        return
+    training = {"iteration": it, "epoch": epoch, "options": opts.to_dict(), "run_dir": str(run_dir),
+                "world_size": info.world_size, "rng": rng_states, **trainer.state_dict()}
+    run.save_training_checkpoint(run_dir, it, cfg, trainer.G, trainer.E, training)
+
+
+def _gather_rng(info: distributed.Dist) -> list[dict[str, Any]]:
+    state = run.rng_state()
+    if not info.enabled:
+        return [state]
+    gathered: list[Any] = [None] * info.world_size
+    torch.distributed.all_gather_object(gathered, state)
+    return gathered
+
+
+def _check_replicas(trainer: Trainer, info: distributed.Dist, device: torch.device) -> None:
+    if not info.enabled:
+        return
+    sums = distributed.replica_checksums(trainer.G, info, device) + distributed.replica_checksums(trainer.D, info,
+                                                                                                  device)
+    g, d = sums[:info.world_size], sums[info.world_size:]
+    agree = len(set(g)) == 1 and len(set(d)) == 1
+    if info.is_main:
+        print(f"replicas {'agree' if agree else 'DIFFER'} across {info.world_size} ranks: G |w| sums {g}, "
+              f"D |w| sums {d}", flush=True)
+    if not agree:
+        raise RuntimeError("DDP replicas diverged: the model weights differ across ranks")
+
+
+def _resumed_options(stored: dict[str, Any], given: TrainOptions, path: Path) -> TrainOptions:
+    """The interrupted run's options; from the command line only --max-iters (to extend it) and --device."""
+    opts = TrainOptions.from_dict(stored)
+    opts.resume = str(path)
+    if given.max_iters is not None:
+        opts.max_iters = given.max_iters
+    opts.device = given.device
+    return opts.resolved()
+
+
+def _append_metrics(run_dir: Path, it: int, metrics: dict[str, float]) -> None:
+    path = run_dir / "metrics.jsonl"
+    with open(path, "a") as f:
+        f.write(json.dumps({"iteration": it, **metrics}) + "\n")
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in values.items())
+
+
+if __name__ == "__main__":
+    main()
