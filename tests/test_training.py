@@ -306,3 +306,14 @@ def test_learning_on_the_procedural_dataset(tmp_path):
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][-1]
     print(f"after 200 iterations: oracle mIoU {metrics['mIoU']:.3f} (real renderings {metrics['mIoU_real_images']:.3f})")
     assert metrics["mIoU"] > 0.4
+
+
+def test_training_benchmark_compares_precisions_and_layouts(capsys):
+    from training.benchmark import main as bench_main
+
+    rows = bench_main(["--set", "crop_size=128", "--set", "ngf=8", "--set", "spade_hidden=16", "--ndf", "8",
+                       "--warmup", "1", "--iters", "1", "--device", "cpu"])
+    assert [(r["precision"], r["channels_last"]) for r in rows] == [("fp32", False), ("fp32", True),
+                                                                    ("bf16", False), ("bf16", True)]
+    assert all(r["finite"] and r["it_per_s"] > 0 for r in rows)
+    assert "cityscapes recipe on procedural scenes, 64x128" in capsys.readouterr().out
