@@ -85,7 +85,7 @@ def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, dev
               f"{device}, {iters_per_epoch} it/epoch, iterations {start} -> {total}", flush=True)
     board = run.Board(run_dir if info.is_main else None)
     progress = run.Progress(total, start, run_dir / "log.txt" if info.is_main else None, device)
-    evaluator = Evaluator(opts, cfg, device, info) if info.is_main else None
+    evaluator = Evaluator(opts, cfg, device) if info.is_main else None
 
     it = start
     losses: dict[str, float] = {}
@@ -138,7 +138,7 @@ def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, dev
 class Evaluator:
     """Metrics on held-out samples: mIoU (procedural oracle or --seg-model) and FID (--inception-weights)."""
 
-    def __init__(self, opts: TrainOptions, cfg: GeneratorConfig, device: torch.device, info):
+    def __init__(self, opts: TrainOptions, cfg: GeneratorConfig, device: torch.device):
         self.opts, self.cfg, self.device = opts, cfg, device
         self.dataset = None
         self.segment = None
