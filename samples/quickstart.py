@@ -29,6 +29,7 @@ from export.cli import main as export_main
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.procedural import SceneOracle, scene_sample
 from training import train
+from training.run import list_checkpoints
 from training.metrics import ConfusionMatrix
 
 HELD_OUT_SEED = 900_000_000  # far from the training scenes (seeds 0..N)
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
                           "--max-iters", str(iters), "--procedural-scenes", str(max(2000, iters * 8)),
                           "--log-every", "25", "--image-every", "100", "--checkpoint-every", "200",
                           "--eval-samples", str(args.samples), "--device", args.device])
-    checkpoint = sorted((run_dir / "checkpoints").glob("iter_*.pt"))[-1]
+    checkpoint = list_checkpoints(run_dir)[-1]
     t_train = time.perf_counter()
 
     # 2. export -----------------------------------------------------------------------------------

@@ -135,14 +135,18 @@ def _hms(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def tensor_to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) in [-1, 1] on any device -> uint8 (N, H, W, 3) numpy."""
+    return image_to_uint8(images.detach().float().cpu().numpy())
+
+
 def image_grid(labels: LabelSet, label_ids: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
                rows: int = 4) -> np.ndarray:
     """uint8 (H', W', 3): one row per sample, mask (palette colours) | generated | real."""
     n = min(rows, label_ids.shape[0])
     ids = label_ids[:n, 0].cpu().numpy()
     masks = labels.colorize(ids)
-    fakes = image_to_uint8(fake[:n].detach().float().cpu().numpy())
-    reals = image_to_uint8(real[:n].detach().float().cpu().numpy())
+    fakes, reals = tensor_to_uint8(fake[:n]), tensor_to_uint8(real[:n])
     return np.concatenate([np.concatenate([m, f, r], axis=1) for m, f, r in zip(masks, fakes, reals)], axis=0)
 
 

@@ -18,7 +18,6 @@ import torch
 from PIL import Image
 
 from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.imaging import image_to_uint8
 from gaugan_sdk.labels import label_set_for
 
 from . import distributed, run
@@ -62,7 +61,7 @@ def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, dev
                          f"{info.world_size} processes); lower --batch-size")
     total = opts.max_iters or (opts.niter + opts.niter_decay) * iters_per_epoch
     trainer = Trainer(opts, cfg, device, info)
-    labels = label_set_for(cfg) if cfg.label_set else getattr(dataset, "labels", label_set_for(cfg))
+    labels = getattr(dataset, "labels", None) or label_set_for(cfg)  # procedural: its scene classes
 
     start = 0
     run_dir = None
@@ -88,7 +87,6 @@ def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, dev
     evaluator = Evaluator(opts, cfg, device) if info.is_main else None
 
     it = start
-    losses: dict[str, float] = {}
     while it < total:
         epoch = it // iters_per_epoch
         trainer.set_epoch(epoch)
@@ -166,8 +164,8 @@ class Evaluator:
         real_confusion = ConfusionMatrix(self.cfg.num_label_channels)
         fake_features, real_features = [], []
         for batch in loader:
-            fake = _to_uint8(trainer.sample(batch))
-            real = _to_uint8(batch["image"])
+            fake = run.tensor_to_uint8(trainer.sample(batch))
+            real = run.tensor_to_uint8(batch["image"])
             target = batch["label"][:, 0].numpy()
             if self.segment is not None:
                 confusion.update(target, self.segment(fake))
@@ -185,10 +183,6 @@ class Evaluator:
         if self.inception is not None:
             metrics["FID"] = frechet_distance(np.concatenate(fake_features), np.concatenate(real_features))
         return metrics
-
-
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    return image_to_uint8(images.detach().float().cpu().numpy())
 
 
 def _epoch_order(n: int, seed: int, epoch: int, info: distributed.Dist, used: int) -> list[int]:
