@@ -16,7 +16,6 @@ Everything lands in one folder (default runs/quickstart-NNNNN), summarized in su
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from export.cli import main as export_main
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.procedural import SceneOracle, scene_sample
 from training import train
-from training.run import list_checkpoints
+from training.run import list_checkpoints, write_json
 from training.metrics import ConfusionMatrix
 
 HELD_OUT_SEED = 900_000_000  # far from the training scenes (seeds 0..N)
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         "minutes": {"train": (t_train - t_start) / 60, "export": (t_export - t_train) / 60,
                     "total": (time.perf_counter() - t_start) / 60},
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(run_dir / "summary.json", summary)  # atomic, like every file the SDK writes
 
     print(f"[4/4] oracle mIoU on {len(masks)} held-out masks: " +
           ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
