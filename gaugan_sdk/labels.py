@@ -272,6 +272,18 @@ def validate_label_ids(label_ids: np.ndarray, cfg: GeneratorConfig, what: str = 
     return ids
 
 
+def validate_label_ids_for(label_ids: np.ndarray, labels: LabelSet | None, what: str = "label ids") -> np.ndarray:
+    """validate_label_ids for an artifact whose model config is unknown (described from its IO): ids are checked
+    against `labels` when given, else only to be >= 0 and fit int32 (the in-graph one-hot turns an id past the
+    model's classes into an all-zero pixel: no error, no class)."""
+    ids = _as_batch(_as_int_array(label_ids, what), what)
+    if labels is not None:
+        _check_range(ids, len(labels), labels.dontcare, f"label set {labels.name!r}")
+    else:
+        _check_range(ids, int(np.iinfo(np.int32).max), False, "an artifact of unknown label set")
+    return ids
+
+
 def check_label_ids(label_ids: np.ndarray, cfg: GeneratorConfig, what: str = "label ids") -> np.ndarray:
     """validate_label_ids, then as int64 (N, H, W) with 255 mapped to its channel, label_nc."""
     ids = validate_label_ids(label_ids, cfg, what).astype(np.int64, copy=True)

@@ -3,11 +3,16 @@ refuse it with a readable reason.
 
 Stored as `<artifact>.json` beside the artifact (`city.onnx` -> `city.onnx.json`; a TensorRT plan stays a pure
 plan) and, for ONNX, also in the model's metadata_props under the same keys prefixed "gaugan_sdk.".
+
+An artifact with neither (a plan copied without its sidecar) is described from its IO by `metadata_from_io`:
+inputs, outputs, batch and size ranges are there; the model config (label count, palette), the precision and
+the source are not, so such metadata has config=None and precision "unknown".
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -20,6 +25,7 @@ from .config import GeneratorConfig
 SCHEMA_VERSION = 1
 FORMATS = ("onnx", "tensorrt", "pt2", "checkpoint")
 PRECISIONS = ("fp32", "fp16", "int8")
+UNKNOWN = "unknown"  # the precision of an artifact described from its IO alone
 ROLES = ("generator", "encoder")
 PROPS_PREFIX = "gaugan_sdk."
 
@@ -35,8 +41,8 @@ class TensorSpec:
 class ArtifactMetadata:
     role: str  # generator | encoder
     format: str  # onnx | tensorrt | pt2 | checkpoint (eager PyTorch)
-    precision: str  # fp32 | fp16 | int8 (what the graph computes in; IO types are in inputs/outputs)
-    config: GeneratorConfig
+    precision: str  # fp32 | fp16 | int8 (what the graph computes in; IO types are in inputs/outputs) | unknown
+    config: GeneratorConfig | None  # None: described from the artifact's IO alone (metadata_from_io)
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     batch: tuple[int, int, int]  # min, opt, max
@@ -51,7 +57,8 @@ class ArtifactMetadata:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        for name, allowed in (("role", ROLES), ("format", FORMATS), ("precision", PRECISIONS)):
+        precisions = PRECISIONS + ((UNKNOWN,) if self.config is None else ())
+        for name, allowed in (("role", ROLES), ("format", FORMATS), ("precision", precisions)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"metadata {name}={getattr(self, name)!r}; accepted: {', '.join(allowed)}")
         for name in ("batch", "height", "width"):
@@ -63,8 +70,27 @@ class ArtifactMetadata:
     def dynamic_size(self) -> bool:
         return self.height[0] != self.height[2] or self.width[0] != self.width[2]
 
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def z_dim(self) -> int | None:
+        """Length of the style vector the generator takes, None without a style path."""
+        return next((int(t.shape[1]) for t in self.inputs if t.name == "z"), None)
+
+    @property
+    def size_step(self) -> int:
+        """Sizes of a dynamic-size generator are multiples of this: the model's stride, or, when the config is
+        unknown, the largest step every recorded size shares (a multiple of the stride)."""
+        if self.config is not None:
+            return self.config.stride
+        return math.gcd(*self.height, *self.width)
+
     # ---------------------------------------------------------------- (de)serialization
     def to_dict(self) -> dict[str, Any]:
+        if self.config is None:
+            raise ValueError("metadata described from an artifact's IO is not written out: re-export the artifact")
         data = asdict(self)
         data["config"] = self.config.to_dict()
         return data
@@ -126,3 +152,68 @@ def read_sidecar(artifact: str | os.PathLike) -> ArtifactMetadata:
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON: {e}") from e
     return ArtifactMetadata.from_dict(data, str(path))
+
+
+# ---------------------------------------------------------------------------------------------- from IO alone
+# Dimension names by position for the IO tensors of the export contract (export/trace.py); None = fixed.
+LAYOUTS = {"label": ("batch", None, "height", "width"), "instance": ("batch", None, "height", "width"),
+           "z": ("batch", None), "style": ("batch", "style_height", "style_width", None),
+           "mu": ("batch", None), "logvar": ("batch", None)}
+IMAGE_LAYOUTS = {"float32": ("batch", None, "height", "width"), "uint8": ("batch", "height", "width", None)}
+UNBOUNDED_BATCH = 64  # calls split into chunks of this many maps when an artifact sets no batch limit
+
+
+def io_spec(name: str, dtype: str, shape: tuple) -> TensorSpec:
+    """A TensorSpec from what a runtime reports: dynamic dimensions (None, -1, or any symbol name) take the
+    contract's name for that position."""
+    layout = IMAGE_LAYOUTS.get(dtype) if name == "image" else LAYOUTS.get(name)
+    if layout is None or len(layout) != len(shape):
+        raise ValueError(f"IO tensor {name!r} {dtype} {tuple(shape)} is not part of the gaugan-sdk contract "
+                         f"(label, instance, z -> image; style -> mu, logvar)")
+    dims = []
+    for dim, named in zip(shape, layout):
+        fixed = isinstance(dim, int) and dim >= 0
+        if not fixed and named is None:
+            raise ValueError(f"IO tensor {name!r} has a dynamic dimension where the contract fixes one: {shape}")
+        dims.append(int(dim) if fixed else named)
+    return TensorSpec(name, dtype, tuple(dims))
+
+
+def metadata_from_io(where: str, fmt: str, inputs: list[TensorSpec], outputs: list[TensorSpec],
+                     ranges: dict[str, tuple[int, int, int]] | None = None) -> ArtifactMetadata:
+    """Metadata from an artifact's IO when it carries no other (config=None, precision "unknown").
+
+    `ranges` holds the min/opt/max of dynamic dimensions ("batch", "height", "width", "style_height") where the
+    artifact records them (a TensorRT optimization profile). A dynamic batch without a range runs in chunks of
+    UNBOUNDED_BATCH; a dynamic image size without one is not enough to run: the accepted sizes are unknown."""
+    names = [t.name for t in inputs]
+    if names and names[0] == "style":
+        role, first = "encoder", inputs[0]
+        size_dims = ("style_height", "style_width")
+    elif names and names[0] == "label" and set(names) <= {"label", "instance", "z"}:
+        role, first = "generator", inputs[0]
+        size_dims = ("height", "width")
+    else:
+        raise ValueError(f"{where}: inputs {names} do not tell what this artifact is (a generator takes label"
+                         f"[, instance][, z]; a style encoder takes style)")
+    ranges = ranges or {}
+    positions = {dim: i for i, dim in enumerate(first.shape) if isinstance(dim, str)}
+
+    def span(dim: str, axis: int) -> tuple[int, int, int]:
+        if dim not in positions:
+            value = int(first.shape[axis])
+            return value, value, value
+        if dim in ranges:
+            return tuple(int(v) for v in ranges[dim])
+        if dim == "batch":
+            return 1, 1, UNBOUNDED_BATCH
+        if role == "encoder":
+            return 16, 256, 2048  # the encoder resizes any style image in-graph
+        raise ValueError(f"{where}: the IO has a dynamic {dim} with no recorded range, so the sizes it accepts "
+                         f"are unknown; restore its metadata (the .json sidecar gaugan-export wrote) or re-export it")
+
+    axes = (0, 1, 2) if role == "encoder" else (0, 2, 3)
+    batch, height, width = (span(dim, axis) for dim, axis in zip(("batch",) + size_dims, axes))
+    uint8_output = role == "generator" and bool(outputs) and outputs[0].dtype == "uint8"
+    return ArtifactMetadata(role, fmt, UNKNOWN, None, tuple(inputs), tuple(outputs), batch, height, width,
+                            uint8_output=uint8_output)

@@ -10,6 +10,9 @@
 Every input is checked on the host before it reaches an engine; a bad one is a ValueError / TypeError naming
 the value and what is accepted. Masks of another size than the artifact takes are resized (nearest) and the
 image comes back at the mask's size (bilinear), unless resize=False.
+
+Metadata comes from the artifact's .json sidecar, else from ONNX metadata_props, else (a plan copied without
+its sidecar) from the artifact's IO, with a warning: the label set is then unknown unless `labels=` names it.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import numpy as np
 from .backends import SUFFIXES, Backend
 from .config import GeneratorConfig
 from .imaging import image_to_uint8
-from .labels import label_set_for, validate_label_ids
-from .metadata import ArtifactMetadata, read_sidecar, sidecar_path
+from .labels import LabelSet, get_label_set, label_set_for, validate_label_ids, validate_label_ids_for
+from .metadata import PROPS_PREFIX, ArtifactMetadata, metadata_from_io, read_sidecar, sidecar_path
 
 SEARCH_DIRS = ("", "engines")
 
@@ -34,7 +37,10 @@ class Synthesizer:
     """Load an artifact (and its style encoder, when the metadata names one) and synthesize images."""
 
     def __init__(self, path: str | os.PathLike, *, device: str | None = None, providers: list[str] | None = None,
-                 resize: bool = True, warmup: int = 0, threads: int | None = None):
+                 resize: bool = True, warmup: int = 0, threads: int | None = None,
+                 labels: str | LabelSet | None = None):
+        """`labels`: a built-in label set name or a LabelSet, for the palette and class names; needed only by
+        artifacts that do not record theirs (a plan without its sidecar), checked against those that do."""
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
         self.path = resolve_artifact(path)
@@ -42,11 +48,11 @@ class Synthesizer:
         self._options = dict(device=device, providers=providers, threads=threads)
         self._warned_instance = False
         self.generator, self.encoder, self.meta, self.encoder_meta = self._open(self.path)
-        self.config: GeneratorConfig = self.meta.config
-        self.labels = label_set_for(self.config)
+        self.config: GeneratorConfig | None = self.meta.config  # None: known from the artifact's IO alone
+        self.labels: LabelSet | None = _label_set(self.config, labels, self.path.name)
         for _ in range(warmup):  # an instance map too, so the user still sees the no-instance notice once
             blank = np.zeros(self.size, dtype=np.uint8)
-            self.run(blank, blank if self.config.use_instance else None, seed=0)
+            self.run(blank, blank if self._takes_instance else None, seed=0)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -58,10 +64,20 @@ class Synthesizer:
     def backend(self) -> str:
         return self.generator.name
 
+    @property
+    def _takes_instance(self) -> bool:
+        return "instance" in self.meta.input_names
+
     def run(self, label: np.ndarray, instance: np.ndarray | None = None, *, style: np.ndarray | None = None,
-            seed: int | Sequence[int] | None = None) -> np.ndarray:
+            seed: int | Sequence[int] | None = None, device_output: bool = False):
         """Label ids (H, W) / (N, H, W), or a palette RGB mask (H, W, 3) / (N, H, W, 3) uint8 -> uint8 RGB
-        (H, W, 3) / (N, H, W, 3) at the mask's size."""
+        (H, W, 3) / (N, H, W, 3) at the mask's size.
+
+        device_output=True (zero-copy pipelines): the engine's output of one call, batched, where the engine
+        wrote it: float32 (N, 3, H, W) in [-1, 1], or uint8 (N, H, W, 3) for --uint8-output artifacts; a
+        DeviceArray (CUDA memory, valid until the next call) for TensorRT and ONNX Runtime on a GPU, a
+        torch.Tensor for .pt2 packages and checkpoints, numpy where ONNX Runtime ran on the CPU. The maps must
+        be at a size the artifact takes and their count within its batch range."""
         label = np.asarray(label)
         single = label.ndim == 2 or (label.ndim == 3 and label.shape[-1] == 3 and label.dtype == np.uint8)
         ids = self._ids(label)
@@ -69,6 +85,13 @@ class Synthesizer:
         inst = self._instance(instance, ids)
         z = self._z(count, style, seed)
         target = self._target_size(height, width)
+        if device_output:
+            low, high = self.meta.batch[0], self.meta.batch[2]
+            if target != (height, width) or not low <= count <= high:
+                raise ValueError(f"device_output hands out one engine call as is: {count} map(s) of {height}x"
+                                 f"{width} given, {self.path.name} takes {low}..{high} maps of "
+                                 f"{target[0]}x{target[1]} in one call")
+            return self._generate(ids, inst, z, device_output=True)
         if target != (height, width):
             ids = _resize_nearest(ids, target)
             inst = None if inst is None else _resize_nearest(inst, target)
@@ -116,16 +139,22 @@ class Synthesizer:
     def __repr__(self) -> str:
         h, w = self.size
         return (f"Synthesizer({str(self.path)!r}, backend={self.backend}, {self.meta.precision}, {h}x{w}, "
-                f"labels={self.labels.name}{', style encoder' if self.encoder else ''})")
+                f"labels={self.labels.name if self.labels else 'unknown'}{', style encoder' if self.encoder else ''})")
 
     # ------------------------------------------------------------------ inputs
     def _ids(self, label: np.ndarray) -> np.ndarray:
         if label.ndim in (3, 4) and label.shape[-1] == 3 and label.dtype == np.uint8:
+            if self.labels is None:
+                raise ValueError(f"a colour mask of shape {label.shape} needs the model's palette, and "
+                                 f"{self.path.name} does not record its label set: pass label ids, or "
+                                 f"Synthesizer(..., labels='cityscapes' or another name or LabelSet)")
             label = self.labels.decode(label)  # a palette mask
-        return validate_label_ids(label, self.config).astype(np.int32)  # dtype, rank, emptiness and range
+        if self.config is None:  # dtype, rank, emptiness and range
+            return validate_label_ids_for(label, self.labels).astype(np.int32)
+        return validate_label_ids(label, self.config).astype(np.int32)
 
     def _instance(self, instance: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
-        if not self.config.use_instance:
+        if not self._takes_instance:
             if instance is not None:
                 raise ValueError("this model does not use instance maps (use_instance=False); pass instance=None")
             return None
@@ -145,7 +174,7 @@ class Synthesizer:
         return inst.astype(np.int32)
 
     def _z(self, count: int, style: np.ndarray | None, seed) -> np.ndarray | None:
-        if not self.config.use_vae:
+        if self.meta.z_dim is None:
             if style is not None:
                 raise ValueError(f"{self.path.name} has no style path (use_vae=False): style images do not apply")
             return None
@@ -160,10 +189,10 @@ class Synthesizer:
             eps = np.stack([np.random.default_rng(s).standard_normal(mu.shape[1]) for s in seeds])
             return (mu + eps * np.exp(0.5 * logvar)).astype(np.float32)
         rngs = [np.random.default_rng(s) for s in seeds] if seeds is not None else [np.random.default_rng()] * count
-        return np.stack([rng.standard_normal(self.config.z_dim) for rng in rngs]).astype(np.float32)
+        return np.stack([rng.standard_normal(self.meta.z_dim) for rng in rngs]).astype(np.float32)
 
     def _target_size(self, height: int, width: int) -> tuple[int, int]:
-        meta, stride = self.meta, self.config.stride
+        meta, stride = self.meta, self.meta.size_step
         h_ok = meta.height[0] <= height <= meta.height[2] and (not meta.dynamic_size or height % stride == 0)
         w_ok = meta.width[0] <= width <= meta.width[2] and (not meta.dynamic_size or width % stride == 0)
         if h_ok and w_ok:
@@ -177,7 +206,8 @@ class Synthesizer:
         fit = lambda v, lo, hi: int(np.clip(round(v / stride) * stride, lo, hi))  # noqa: E731
         return fit(height, meta.height[0], meta.height[2]), fit(width, meta.width[0], meta.width[2])
 
-    def _generate(self, ids: np.ndarray, inst: np.ndarray | None, z: np.ndarray | None) -> np.ndarray:
+    def _generate(self, ids: np.ndarray, inst: np.ndarray | None, z: np.ndarray | None,
+                  device_output: bool = False):
         count = len(ids)
         feeds = {"label": ids[:, None]}
         if inst is not None:
@@ -187,7 +217,9 @@ class Synthesizer:
         if count < self.meta.batch[0]:  # an artifact with a larger minimum batch: pad, then drop the padding
             feeds = {k: np.concatenate([v, np.repeat(v[-1:], self.meta.batch[0] - count, axis=0)])
                      for k, v in feeds.items()}
-        (image,) = self.generator.run(feeds)[:1]
+        (image,) = self.generator.run(feeds, device_output)[:1]
+        if device_output:
+            return image
         return (image if self.meta.uint8_output else image_to_uint8(image))[:count]
 
     # ------------------------------------------------------------------ loading
@@ -200,8 +232,12 @@ class Synthesizer:
             return generator, encoder, _checkpoint_meta(cfg, source), _checkpoint_meta(cfg, source, "encoder")
         generator, meta = self._load(path)
         encoder = encoder_meta = None
-        if meta.encoder:
-            encoder_path = path.with_name(meta.encoder)
+        encoder_name = meta.encoder
+        if meta.config is None and meta.z_dim is not None:  # no metadata: gaugan-export's naming, when present
+            guess = path.with_name(f"{path.stem}_encoder{path.suffix}")
+            encoder_name = guess.name if guess.is_file() else None
+        if encoder_name:
+            encoder_path = path.with_name(encoder_name)
             if not encoder_path.is_file():
                 raise FileNotFoundError(f"{path.name} names the style encoder {meta.encoder}, which is not in "
                                         f"{path.parent}")
@@ -209,18 +245,31 @@ class Synthesizer:
         return generator, encoder, meta, encoder_meta
 
     def _load(self, path: Path) -> tuple[Backend, ArtifactMetadata]:
-        """One artifact and its metadata: the sidecar, or else what an ONNX file carries (read from the same
-        session that runs it, so the file is opened once)."""
+        """One artifact and its metadata: the sidecar, else what an ONNX file carries (read from the same session
+        that runs it, so the file is opened once), else the artifact's IO (with a warning)."""
         if sidecar_path(path).is_file():
             meta = read_sidecar(path)
             backend = self._backend(path, meta)
             _check_sidecar(path, meta, backend)
             return backend, meta
-        if path.suffix != ".onnx":
+        if SUFFIXES[path.suffix] not in ("onnxruntime", "tensorrt"):
             raise FileNotFoundError(f"{path} has no metadata sidecar {sidecar_path(path).name}; re-export it with "
                                     f"gaugan-export, which writes one beside every artifact")
         backend = self._backend(path, None)
-        return backend, ArtifactMetadata.from_props(backend.metadata_props(), f"{path} metadata_props")
+        props = backend.metadata_props()
+        if any(key.startswith(PROPS_PREFIX) for key in props):
+            return backend, ArtifactMetadata.from_props(props, f"{path} metadata_props")
+        try:
+            meta = metadata_from_io(path.name, "onnx" if path.suffix == ".onnx" else "tensorrt", *backend.io())
+        except ValueError:
+            backend.close()
+            raise
+        warnings.warn(f"{path.name} carries no metadata (no {sidecar_path(path).name} beside it"
+                      f"{', no gaugan_sdk metadata_props' if path.suffix == '.onnx' else ''}): running it from its "
+                      f"IO ({_describe_io(meta)}). Its label set, precision and source are unknown: ids are "
+                      f"range-checked only with labels=...; copy the sidecar beside it or re-export it with "
+                      f"gaugan-export to restore them", stacklevel=4)
+        return backend, meta
 
     def _backend(self, path: Path, meta: ArtifactMetadata | None) -> Backend:
         kind, device = SUFFIXES[path.suffix], self._options["device"]
@@ -236,7 +285,7 @@ class Synthesizer:
             if device is not None and device != built_for:
                 raise ValueError(f"{path.name} is a {built_for} package (AOTInductor packages run on the device "
                                  f"type they were built for); re-export it on a {device} machine")
-            return AOTIBackend(path, [t.name for t in meta.inputs], built_for)
+            return AOTIBackend(path, meta.input_names, built_for)
         from .backends.tensorrt import TensorRTBackend
 
         return TensorRTBackend(path, meta)
@@ -261,7 +310,7 @@ def resolve_artifact(path: str | os.PathLike) -> Path:
 
 def _check_sidecar(path: Path, meta: ArtifactMetadata, backend: Backend) -> None:
     names = backend.input_names()
-    expected = [t.name for t in meta.inputs]
+    expected = meta.input_names
     if names is not None and names != expected:
         raise ValueError(f"the metadata of {path.name} does not match the artifact: it names inputs {expected}, "
                          f"the artifact has {names}. Was the sidecar copied from another export?")
@@ -274,10 +323,32 @@ def _checkpoint_meta(cfg: GeneratorConfig, source: dict, role: str = "generator"
     if role == "encoder":
         return ArtifactMetadata("encoder", "checkpoint", "fp32", cfg, (TensorSpec("style", "uint8", ("batch", -1, -1, 3)),),
                                 (), (1, 1, 64), (16, 256, 2048), (16, 256, 2048), source=source)
-    inputs = (TensorSpec("label", "int32", ("batch", 1, h, w)),)
+    inputs = (TensorSpec("label", "int32", ("batch", 1, h, w)),) \
+        + ((TensorSpec("instance", "int32", ("batch", 1, h, w)),) if cfg.use_instance else ()) \
+        + ((TensorSpec("z", "float32", ("batch", cfg.z_dim)),) if cfg.use_vae else ())
     return ArtifactMetadata("generator", "checkpoint", "fp32", cfg, inputs,
                             (TensorSpec("image", "float32", ("batch", 3, h, w)),), (1, 1, 64), (h, h, h), (w, w, w),
                             source=source)
+
+
+def _label_set(config: GeneratorConfig | None, given: str | LabelSet | None, artifact: str) -> LabelSet | None:
+    """The label set of a model: its config's, or the one the user names (checked against the config)."""
+    labels = get_label_set(given) if isinstance(given, str) else given
+    if labels is not None and not isinstance(labels, LabelSet):
+        raise TypeError(f"labels={given!r}; accepted: a built-in label set name or a gaugan_sdk.labels.LabelSet")
+    if config is None:
+        return labels
+    own = label_set_for(config)
+    if labels is not None and (len(labels), labels.dontcare) != (len(own), own.dontcare):
+        raise ValueError(f"labels {labels.name!r} has {len(labels)} ids (dontcare={labels.dontcare}) but {artifact} "
+                         f"was trained with {len(own)} (dontcare={own.dontcare})")
+    return labels or own
+
+
+def _describe_io(meta: ArtifactMetadata) -> str:
+    inputs = ", ".join(f"{t.name} {t.dtype} {tuple(t.shape)}" for t in meta.inputs)
+    size = f"{meta.height[0]}x{meta.width[0]}" + (f"..{meta.height[2]}x{meta.width[2]}" if meta.dynamic_size else "")
+    return f"{meta.role}: {inputs}; batch {meta.batch[0]}..{meta.batch[2]}; {size}"
 
 
 def _seeds(seed, count: int) -> list[int] | None:

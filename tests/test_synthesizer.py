@@ -21,7 +21,7 @@ from export.trace import ShapeRange
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.imaging import image_to_uint8, uint8_to_image
-from gaugan_sdk.metadata import write_sidecar
+from gaugan_sdk.metadata import TensorSpec, write_sidecar
 from gaugan_sdk.models import ConvEncoder
 from test_models import realistic_generator
 
@@ -264,3 +264,102 @@ def test_device_and_provider_choices(models):
     for kind in ("onnx", "checkpoint"):  # checked before any backend opens
         with pytest.raises(ValueError, match="device='tpu'; accepted"):
             Synthesizer(models["city"][kind], device="tpu")
+
+
+def strip_metadata(source: Path, target: Path) -> Path:
+    """A copy of an ONNX artifact without its sidecar and without our metadata_props (IO alone)."""
+    import onnx
+
+    model = onnx.load(str(source))
+    del model.metadata_props[:]
+    onnx.save(model, str(target))
+    return target
+
+
+def test_artifacts_without_metadata_run_from_their_io(models, tmp_path):
+    model = models["city"]
+    bare = strip_metadata(model["onnx"], tmp_path / "bare.onnx")
+    with pytest.warns(UserWarning, match=r"bare.onnx carries no metadata .* running it from its IO \(generator: "
+                                         r"label int32 \('batch', 1, 64, 128\), instance"):
+        syn = Synthesizer(bare)
+    assert syn.config is None and syn.labels is None and syn.meta.precision == "unknown" and syn.size == (64, 128)
+    labels, instance = random_labels(model["cfg"], batch=2)
+    assert_close_uint8(syn.run(labels, instance), eager_uint8(model, labels, instance))
+    with pytest.raises(ValueError, match="does not record its label set: pass label ids, or Synthesizer"):
+        syn.run(np.zeros((64, 128, 3), np.uint8))
+    with pytest.raises(ValueError, match="-3 .* accepted ids: 0..2147483646"):
+        syn.run(np.full((64, 128), -3))
+    with pytest.warns(UserWarning, match="carries no metadata"):
+        named = Synthesizer(bare, labels="cityscapes")  # the label set restores palette masks and range checks
+    colours = named.labels.colorize(labels[0])  # shared Cityscapes colours: compare with the decoded ids
+    np.testing.assert_array_equal(named.run(colours, instance[0]),
+                                  named.run(named.labels.decode(colours), instance[0]))
+    with pytest.raises(ValueError, match=r"out of range for label set 'cityscapes': 35 \(8192 px\)"):
+        named.run(np.full((64, 128), 35), instance[0])
+    # a style model: the encoder is found by gaugan-export's naming, and style guidance still works
+    coco = models["coco"]
+    strip_metadata(coco["onnx"].with_name("coco_encoder.onnx"), tmp_path / "cocobare_encoder.onnx")
+    with pytest.warns(UserWarning, match="carries no metadata"):
+        styled = Synthesizer(strip_metadata(coco["onnx"], tmp_path / "cocobare.onnx"))
+    reference = Synthesizer(coco["onnx"])
+    photo = np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    ids = random_labels(coco["cfg"], batch=1)[0][0]
+    np.testing.assert_array_equal(styled.run(ids, style=photo, seed=4), reference.run(ids, style=photo, seed=4))
+
+
+def test_metadata_from_tensorrt_style_io():
+    """What a plan without sidecar reports (-1 dims, profile 0 ranges), turned into metadata; and the IO that
+    is not enough."""
+    from gaugan_sdk.metadata import io_spec, metadata_from_io
+
+    inputs = [io_spec("label", "int32", (-1, 1, -1, -1)), io_spec("instance", "int32", (-1, 1, -1, -1)),
+              io_spec("z", "float32", (-1, 256))]
+    outputs = [io_spec("image", "uint8", (-1, -1, -1, 3))]
+    ranges = {"batch": (1, 4, 8), "height": (128, 256, 512), "width": (256, 512, 1024)}
+    meta = metadata_from_io("city.plan", "tensorrt", inputs, outputs, ranges)
+    assert (meta.role, meta.config, meta.precision, meta.uint8_output) == ("generator", None, "unknown", True)
+    assert (meta.batch, meta.height, meta.width, meta.z_dim) == ((1, 4, 8), (128, 256, 512), (256, 512, 1024), 256)
+    assert meta.size_step == 128 and meta.inputs[0].shape == ("batch", 1, "height", "width")
+    with pytest.raises(ValueError, match="dynamic height with no recorded range"):
+        metadata_from_io("city.onnx", "onnx", inputs, outputs, {"batch": (1, 1, 8)})
+    with pytest.raises(ValueError, match=r"inputs \['mask'\] do not tell what this artifact is"):
+        metadata_from_io("x.plan", "tensorrt", [TensorSpec("mask", "float32", (1, 36, 64, 64))], outputs)
+    with pytest.raises(ValueError, match=r"IO tensor 'label' int32 \(1, 64, 64\) is not part of the gaugan-sdk"):
+        io_spec("label", "int32", (1, 64, 64))
+    with pytest.raises(ValueError, match="is not written out"):
+        meta.to_json()
+
+
+def test_io_binding_and_device_output(models):
+    """IO binding (the GPU providers' path, forced here on the CPU) equals a plain run; device_output hands out
+    the engine's raw output."""
+    from gaugan_sdk.backends.base import DeviceArray
+    from gaugan_sdk.backends.onnxruntime import OnnxRuntimeBackend
+
+    model = models["city"]
+    labels, instance = random_labels(model["cfg"], batch=2)
+    feeds = {"label": labels[:, None].astype(np.int32), "instance": instance[:, None].astype(np.int32)}
+    plain = OnnxRuntimeBackend(model["onnx"]).run(feeds)[0]
+    bound = OnnxRuntimeBackend(model["onnx"], io_binding=True)
+    np.testing.assert_array_equal(bound.run(feeds)[0], plain)
+    np.testing.assert_array_equal(bound.run(feeds, device_output=True)[0], plain)
+
+    for kind, expected_type in (("onnx", np.ndarray), ("checkpoint", torch.Tensor)):
+        syn = Synthesizer(model[kind])
+        raw = syn.run(labels, instance, device_output=True)
+        assert isinstance(raw, expected_type) and tuple(raw.shape) == (2, 3, 64, 128)
+        np.testing.assert_array_equal(image_to_uint8(np.asarray(raw)), syn.run(labels, instance))
+        with pytest.raises(ValueError, match=r"device_output hands out one engine call as is: 1 map\(s\) of 32x64"):
+            syn.run(labels[0, :32, :64], instance[0, :32, :64], device_output=True)
+    view = DeviceArray(0x7F0000000000, (2, 64, 128, 3), np.dtype(np.uint8)).__cuda_array_interface__
+    assert view["typestr"] == "|u1" and view["shape"] == (2, 64, 128, 3) and view["data"] == (0x7F0000000000, False)
+
+
+def test_label_set_option_is_checked_against_the_model(models):
+    with pytest.raises(ValueError, match=r"labels 'ade20k' has 151 ids \(dontcare=True\) but city.onnx was trained "
+                                         r"with 35"):
+        Synthesizer(models["city"]["onnx"], labels="ade20k")
+    with pytest.raises(ValueError, match="unknown label set 'mars'"):
+        Synthesizer(models["city"]["onnx"], labels="mars")
+    with pytest.raises(TypeError, match="labels=3; accepted"):
+        Synthesizer(models["city"]["onnx"], labels=3)

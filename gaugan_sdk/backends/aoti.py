@@ -26,12 +26,13 @@ class AOTIBackend(Backend):
                              f"{str(e).splitlines()[0][:300]}") from e
         self.torch, self.names, self.device = torch, names, device
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
         torch = self.torch
         tensors = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device) for n in self.names]
         with torch.no_grad():
             out = self.package(tensors[0], **dict(zip(self.names[1:], tensors[1:])))
-        return [t.cpu().numpy() for t in (out if isinstance(out, (tuple, list)) else [out])]
+        outputs = list(out) if isinstance(out, (tuple, list)) else [out]
+        return outputs if device_output else [t.cpu().numpy() for t in outputs]
 
     def close(self) -> None:
         self.package = None

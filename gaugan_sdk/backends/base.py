@@ -4,8 +4,29 @@ artifact's metadata outputs). Backends import their library only when they are c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from ..metadata import TensorSpec
+
+
+@dataclass(frozen=True)
+class DeviceArray:
+    """An engine output left in CUDA memory: zero-copy for CuPy, Numba and PyTorch
+    (`torch.as_tensor(out, device="cuda")`) through `__cuda_array_interface__`. The memory belongs to the backend:
+    valid until its next run or close (the stream is synchronized before it is handed out)."""
+
+    ptr: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    owner: Any = None  # what keeps the memory alive (an OrtValue), None for a backend's own buffer
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return {"shape": self.shape, "typestr": np.dtype(self.dtype).str, "data": (self.ptr, False), "version": 3,
+                "strides": None, "stream": None}
 
 
 class Backend(ABC):
@@ -14,12 +35,23 @@ class Backend(ABC):
     name: str = "backend"
 
     @abstractmethod
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Run once; `feeds` maps input names to arrays of the dtypes the metadata names."""
+    def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
+        """Run once; `feeds` maps input names to arrays of the dtypes the metadata names. Outputs are numpy
+        arrays, or with `device_output` left where the engine wrote them: a DeviceArray in CUDA memory, a
+        torch.Tensor for the torch-based backends, a numpy array when the engine ran on the CPU."""
 
     def input_names(self) -> list[str] | None:
         """The artifact's own input names, where it records them (to check a sidecar against)."""
         return None
+
+    def metadata_props(self) -> dict[str, str]:
+        """Key/value metadata stored inside the artifact (ONNX metadata_props); empty where there is none."""
+        return {}
+
+    def io(self) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, tuple[int, int, int]]]:
+        """What the artifact itself says of its IO: input and output specs (dynamic dimensions named by the
+        contract, metadata.io_spec) and the min/opt/max of those dimensions where it records them."""
+        raise NotImplementedError(f"{self.name} artifacts do not describe their IO: their metadata is needed")
 
     def close(self) -> None:  # noqa: B027 (a no-op where there is nothing to free)
         """Free the artifact's memory (device memory for GPU backends)."""

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metadata import ArtifactMetadata
-from .base import Backend, missing_library
+from ..metadata import ArtifactMetadata, TensorSpec, io_spec, metadata_from_io
+from .base import Backend, DeviceArray, missing_library
 
 
 def device_facts(trt_version: str) -> dict[str, str]:
@@ -45,7 +45,8 @@ def plan_mismatch(built: dict | None, here: dict, plan: str, source: dict | None
 class TensorRTBackend(Backend):
     name = "tensorrt"
 
-    def __init__(self, path: str | Path, meta: ArtifactMetadata):
+    def __init__(self, path: str | Path, meta: ArtifactMetadata | None):
+        """`meta` None: a plan without its sidecar, described from its own IO (see io())."""
         try:
             import tensorrt as trt
         except ImportError:
@@ -58,16 +59,18 @@ class TensorRTBackend(Backend):
         if err != cudart.cudaError_t.cudaSuccess or count == 0:
             raise RuntimeError(f"{Path(path).name}: no CUDA device here; TensorRT plans need an NVIDIA GPU (the "
                                f".onnx beside the plan runs on the CPU)")
-        mismatch = plan_mismatch(meta.tensorrt, device_facts(trt.__version__), str(path), meta.source)
+        mismatch = meta and plan_mismatch(meta.tensorrt, device_facts(trt.__version__), str(path), meta.source)
         if mismatch:
             raise RuntimeError(mismatch)
-        self.trt, self.cudart, self.meta = trt, cudart, meta
+        self.trt, self.cudart = trt, cudart
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         engine = self.runtime.deserialize_cuda_engine(Path(path).read_bytes())
         if engine is None:
             raise ValueError(f"{path} is not a loadable TensorRT plan (truncated, corrupted, or built for another "
-                             f"TensorRT version)")
+                             f"TensorRT version or GPU than TensorRT {trt.__version__} here: rebuild it with "
+                             f"gaugan-export --format trt)")
         self.engine = engine
+        self.meta = meta or metadata_from_io(Path(path).name, "tensorrt", *self.io())
         self.context = engine.create_execution_context()
         _, self.stream = cudart.cudaStreamCreate()
         self.buffers: dict[str, tuple[int, int, np.ndarray]] = {}  # name -> (device ptr, host ptr, host view)
@@ -86,7 +89,25 @@ class TensorRTBackend(Backend):
     def input_names(self) -> list[str]:
         return list(self.inputs)
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def io(self) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, tuple[int, int, int]]]:
+        """IO from the engine: -1 dimensions are dynamic, their min/opt/max from optimization profile 0."""
+        trt, engine = self.trt, self.engine
+        inputs, outputs, ranges = [], [], {}
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name
+            spec = io_spec(name, dtype, tuple(engine.get_tensor_shape(name)))
+            if engine.get_tensor_mode(name) != trt.TensorIOMode.INPUT:
+                outputs.append(spec)
+                continue
+            inputs.append(spec)
+            low, opt, high = engine.get_tensor_profile_shape(name, 0)
+            for axis, dim in enumerate(spec.shape):
+                if isinstance(dim, str):
+                    ranges[dim] = (int(low[axis]), int(opt[axis]), int(high[axis]))
+        return inputs, outputs, ranges
+
+    def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
         cudart = self.cudart
         for name in self.inputs:
             array = np.ascontiguousarray(feeds[name])
@@ -102,6 +123,10 @@ class TensorRTBackend(Backend):
             self.context.set_tensor_address(name, self.buffers[name][0])
         if not self.context.execute_async_v3(self.stream):
             raise RuntimeError("TensorRT execution failed (see the TensorRT log)")
+        if device_output:  # the engine's own buffers, overwritten by the next run
+            cudart.cudaStreamSynchronize(self.stream)
+            return [DeviceArray(int(self.buffers[name][0]), shapes[name], self.buffers[name][2].dtype)
+                    for name in self.outputs]
         results = []
         for name in self.outputs:
             device, host, view = self.buffers[name]

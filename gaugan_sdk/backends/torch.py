@@ -22,16 +22,18 @@ class TorchBackend(Backend):
 
         self.torch, self.module, self.cfg, self.role, self.device = torch, module.to(device).eval(), cfg, role, device
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
         torch = self.torch
         with torch.no_grad():
             if self.role == "encoder":
                 style = torch.from_numpy(uint8_to_image(feeds["style"])).to(self.device)
-                return [t.cpu().numpy() for t in self.module(style)]
-            instance = feeds["instance"][:, 0] if "instance" in feeds else None
-            semantics = torch.from_numpy(to_semantics(feeds["label"][:, 0], instance, self.cfg)).to(self.device)
-            z = torch.from_numpy(feeds["z"]).to(self.device) if "z" in feeds else None
-            return [self.module(semantics, z).float().cpu().numpy()]
+                outputs = list(self.module(style))
+            else:
+                instance = feeds["instance"][:, 0] if "instance" in feeds else None
+                semantics = torch.from_numpy(to_semantics(feeds["label"][:, 0], instance, self.cfg)).to(self.device)
+                z = torch.from_numpy(feeds["z"]).to(self.device) if "z" in feeds else None
+                outputs = [self.module(semantics, z).float()]
+        return outputs if device_output else [t.cpu().numpy() for t in outputs]
 
     def close(self) -> None:
         self.module = None
