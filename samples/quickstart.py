@@ -10,7 +10,7 @@
    scene's own rendering;
 4. the procedural oracle scores the generated images (mIoU, as the paper scores with a segmentation network) and
    `samples/benchmark.py`'s timing runs every artifact side by side.
-Everything lands in one folder (default runs/quickstart-NNNNN), summarized in summary.json.
+Everything lands in one folder (default runs/NNNNN-quickstart), summarized in summary.json.
 """
 
 from __future__ import annotations

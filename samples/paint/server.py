@@ -1,0 +1,303 @@
+"""GauGAN paint demo: a local web page where you paint labels and see the synthesized image live.
+
+    python samples/paint/server.py engines/city.onnx               # then open http://127.0.0.1:8000
+    python samples/paint/server.py runs/00000-quickstart/engines/quickstart_fp32.onnx --port 8080
+    python samples/paint/server.py engines/city.plan --labels cityscapes   # a plan without its sidecar
+
+Any artifact `Synthesizer` loads works (ONNX, TensorRT, .pt2, checkpoints). The page paints class ids with the
+model's palette (`gaugan_sdk.labels`) and posts them as 8-bit grayscale label PNGs; the server answers with the
+synthesized PNG. Standard library HTTP server, one thread per connection: a client that stalls is dropped after
+`--timeout` seconds without holding up the others; the model runs one request at a time.
+
+API (what the page uses; errors are JSON {"error": message} with a 4xx status):
+    GET  /api/model                      label set, size, whether the model takes a style image
+    POST /api/synthesize?seed=N&style=T  body: label PNG (image/png: 8-bit ids, or RGB palette colours)
+    POST /api/style                      body: a PNG / JPEG / WebP photo -> {"style": T}
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import ipaddress
+import json
+import secrets
+import sys
+import threading
+import warnings
+from collections import OrderedDict
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from PIL import Image
+
+from gaugan_sdk import Synthesizer
+
+STATIC = Path(__file__).parent / "static"
+PAGES = {"/": "index.html", "/paint.js": "paint.js", "/paint.css": "paint.css"}
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+STYLE_FORMATS = {"PNG", "JPEG", "WEBP"}
+MAX_MASK_SIDE = 2048
+STYLE_SIDES = (16, 2048)  # what the exported style encoders take
+KEPT_STYLES = 16
+
+
+class RequestError(Exception):
+    """A bad request: answered with `status` and the message, the server keeps serving."""
+
+    def __init__(self, status: HTTPStatus, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class PaintApp:
+    """The demo's logic, apart from HTTP: decode uploads, run the model, encode the answer."""
+
+    def __init__(self, synthesizer: Synthesizer, max_upload: int = 8 << 20):
+        if synthesizer.labels is None:
+            raise ValueError(f"{synthesizer.path.name} does not record its label set, which the brushes need: "
+                             f"pass --labels (cityscapes, ade20k, coco, procedural)")
+        if len(synthesizer.labels) > 256:
+            raise ValueError(f"label set {synthesizer.labels.name!r} has {len(synthesizer.labels)} ids; the page "
+                             f"paints 8-bit label PNGs (up to 256 ids)")
+        self.syn, self.max_upload = synthesizer, max_upload
+        self.has_style = synthesizer.encoder is not None
+        self._model_lock = threading.Lock()  # one engine context: one request at a time
+        self._styles: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._styles_lock = threading.Lock()
+
+    def model_info(self) -> dict:
+        labels = self.syn.labels
+        height, width = self.syn.size
+        return {"artifact": self.syn.path.name, "backend": self.syn.backend, "height": height, "width": width,
+                "style": self.has_style, "seeded": self.syn.meta.z_dim is not None, "max_upload": self.max_upload,
+                "labels": [{"id": i, "name": labels.names[i], "color": "#%02x%02x%02x" % tuple(labels.palette[i])}
+                           for i in range(len(labels))]}
+
+    def synthesize(self, body: bytes, content_type: str, query: dict[str, list[str]]) -> bytes:
+        if content_type != "image/png":
+            raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                               f"label masks are PNG files (Content-Type image/png), got {content_type or 'none'!r}")
+        ids = self._decode_mask(body)
+        seed = _int_param(query, "seed", 0, 2**32 - 1)
+        style = self._style(query)
+        try:
+            with self._model_lock:
+                image = self.syn.run(ids, ids if "instance" in self.syn.meta.input_names else None,
+                                     style=style, seed=seed)
+        except (ValueError, TypeError) as e:  # ids the model does not know, wrong sizes
+            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(e)) from e
+        out = io.BytesIO()
+        Image.fromarray(image).save(out, format="PNG", compress_level=1)
+        return out.getvalue()
+
+    def add_style(self, body: bytes) -> dict:
+        if not self.has_style:
+            raise RequestError(HTTPStatus.CONFLICT, f"{self.syn.path.name} has no style encoder (the model has no "
+                                                    f"style path): style images do not apply")
+        photo = _open_image(body, STYLE_FORMATS, "a style image")
+        low, high = STYLE_SIDES
+        if not all(low <= side <= high for side in photo.size):
+            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY,
+                               f"style image of {photo.size[0]}x{photo.size[1]} px; accepted: sides {low}..{high}")
+        rgb = np.asarray(photo.convert("RGB"))
+        token = secrets.token_hex(8)
+        with self._styles_lock:
+            self._styles[token] = rgb
+            while len(self._styles) > KEPT_STYLES:
+                self._styles.popitem(last=False)
+        return {"style": token, "width": photo.size[0], "height": photo.size[1]}
+
+    def _style(self, query: dict[str, list[str]]) -> np.ndarray | None:
+        token = _param(query, "style")
+        if not token:
+            return None
+        with self._styles_lock:
+            style = self._styles.get(token)
+        if style is None:
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"unknown style {token!r} (the server keeps the last "
+                                                       f"{KEPT_STYLES} uploads): upload it again")
+        return style
+
+    def _decode_mask(self, body: bytes) -> np.ndarray:
+        if not body.startswith(PNG_SIGNATURE):
+            raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "the label mask is not a PNG file")
+        image = _open_image(body, {"PNG"}, "the label mask")
+        if max(image.size) > MAX_MASK_SIDE:
+            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                               f"label mask of {image.size[0]}x{image.size[1]} px; at most {MAX_MASK_SIDE} a side")
+        if image.mode in ("L", "P"):  # ids (a P image's indices are the ids, as in NVlabs label files)
+            return np.asarray(image)
+        if image.mode in ("RGB", "RGBA"):  # palette colours
+            try:
+                return self.syn.labels.decode(np.asarray(image.convert("RGB")))
+            except ValueError as e:
+                raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(e)) from e
+        raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, f"label PNG of mode {image.mode}; accepted: 8-bit "
+                                                            f"grayscale ids (L), palette indices (P) or RGB colours")
+
+
+def _open_image(body: bytes, formats: set[str], what: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(body))
+            if image.format not in formats:
+                raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                                   f"{what} is {image.format}; accepted: {', '.join(sorted(formats))}")
+            if max(image.size) > max(MAX_MASK_SIDE, STYLE_SIDES[1]) * 2:
+                raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"{what} of {image.size[0]}x"
+                                                                        f"{image.size[1]} px is too large")
+            image.load()
+    except RequestError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"{what} is not a readable image: {e}") from e
+    return image
+
+
+def _param(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    if values and len(values) > 1:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{name} given {len(values)} times")
+    return values[0] if values else None
+
+
+def _int_param(query: dict[str, list[str]], name: str, low: int, high: int) -> int | None:
+    value = _param(query, name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{name}={value!r}; accepted: an integer {low}..{high}")
+    return int(value)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection (own thread). `app` and `timeout` are set on a subclass by `make_server`."""
+
+    app: PaintApp
+    server_version = "gaugan-paint"
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = urlsplit(self.path).path
+        if path == "/api/model":
+            return self._send_json(HTTPStatus.OK, self.app.model_info())
+        if path in PAGES:
+            file = STATIC / PAGES[path]
+            return self._send(HTTPStatus.OK, file.read_bytes(), CONTENT_TYPES[file.suffix])
+        self._send_error(HTTPStatus.NOT_FOUND, f"no page {path!r}")
+
+    def do_POST(self) -> None:  # noqa: N802
+        url = urlsplit(self.path)
+        routes = {"/api/synthesize", "/api/style"}
+        try:
+            if url.path not in routes:
+                raise RequestError(HTTPStatus.NOT_FOUND, f"no endpoint {url.path!r}; POST to {sorted(routes)}")
+            body = self._read_body()
+            query = parse_qs(url.query, keep_blank_values=True)
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if url.path == "/api/style":
+                return self._send_json(HTTPStatus.OK, self.app.add_style(body))
+            self._send(HTTPStatus.OK, self.app.synthesize(body, content_type, query), "image/png")
+        except RequestError as e:
+            self._send_error(e.status, str(e))
+
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self.close_connection = True
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED, f"Content-Length {length!r}; a byte count is required")
+        if int(length) > self.app.max_upload:
+            self.close_connection = True  # the body is not read: drop the connection after the answer
+            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                               f"upload of {int(length):,} bytes; at most {self.app.max_upload:,}")
+        try:
+            body = self.rfile.read(int(length))
+        except TimeoutError:  # a stalled client: its own thread gives up, the others never waited
+            self.close_connection = True
+            raise RequestError(HTTPStatus.REQUEST_TIMEOUT, f"no complete body within {self.timeout} s") from None
+        if len(body) != int(length):
+            self.close_connection = True
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"body of {len(body)} bytes; Content-Length said {length}")
+        return body
+
+    def _send_json(self, status: HTTPStatus, data: dict) -> None:
+        self._send(status, json.dumps(data).encode(), "application/json")
+
+    def _send_error(self, status: HTTPStatus, message: str) -> None:
+        self._send_json(status, {"error": message, "status": int(status)})
+
+    def _send(self, status: HTTPStatus, payload: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        if not getattr(self.server, "quiet", False):
+            super().log_message(format, *args)
+
+
+def make_server(app: PaintApp, host: str = "127.0.0.1", port: int = 8000, timeout: float = 15.0,
+                quiet: bool = False) -> ThreadingHTTPServer:
+    """A threaded server (not started: call serve_forever); port 0 picks a free port."""
+    handler = type("PaintHandler", (Handler,), {"app": app, "timeout": timeout})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    server.quiet = quiet
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("artifact", help="any artifact Synthesizer loads (.onnx .plan .engine .pt2 .pt .pth)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default localhost only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--labels", help="label set, for artifacts that do not record theirs")
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest accepted upload")
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds a stalled client keeps its connection")
+    args = p.parse_args(argv)
+    try:
+        app = PaintApp(Synthesizer(args.artifact, device=args.device, labels=args.labels, warmup=1),
+                       int(args.max_upload_mb * (1 << 20)))
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError) as e:
+        print(f"paint: error: {e}", file=sys.stderr)
+        return 2
+    if not _is_loopback(args.host):
+        print(f"paint: warning: serving on {args.host}, reachable from other machines; the demo has no "
+              f"authentication", file=sys.stderr)
+    server = make_server(app, args.host, args.port, args.timeout)
+    host, port = server.server_address[:2]
+    print(f"paint: {app.syn!r}\npaint: open http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}  "
+          f"(Ctrl+C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        app.syn.close()
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
