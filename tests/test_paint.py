@@ -8,8 +8,8 @@ import io
 import json
 import os
 import shutil
+import importlib.util
 import socket
-import sys
 import threading
 from pathlib import Path
 
@@ -26,11 +26,17 @@ from gaugan_sdk.models import ConvEncoder
 from test_models import realistic_generator
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "samples" / "paint"))
-import server as paint_server  # noqa: E402  (samples/paint/server.py)
-
-sys.path.pop(0)
 ARTIFACTS = Path(os.environ.get("GAUGAN_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def load_sample(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+paint_server = load_sample("paint_server", ROOT / "samples" / "paint" / "server.py")
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +77,9 @@ def request(server, method: str, path: str, body: bytes | None = None, headers: 
         conn.close()
 
 
-def png(array: np.ndarray) -> bytes:
+def png(array: np.ndarray, fmt: str = "PNG") -> bytes:
     out = io.BytesIO()
-    Image.fromarray(array).save(out, format="PNG")
+    Image.fromarray(array).save(out, format=fmt)
     return out.getvalue()
 
 
@@ -142,10 +148,10 @@ def test_style_upload_changes_the_image(server):
 def test_bad_requests_get_4xx_and_the_server_keeps_serving(server, path, body, headers, status, message):
     import re
 
-    bodies = {"jpeg": lambda: _encoded(np.zeros((64, 128, 3), np.uint8), "JPEG"),
+    bodies = {"jpeg": lambda: png(np.zeros((64, 128, 3), np.uint8), "JPEG"),
               "ids 200": lambda: png(np.full((64, 128), 200, np.uint8)),
               "unknown colour": lambda: png(np.full((64, 128, 3), (1, 2, 3), np.uint8)),
-              "16-bit": lambda: _encoded(np.zeros((64, 128), np.uint16), "PNG"),
+              "16-bit": lambda: png(np.zeros((64, 128), np.uint16)),
               "ids": lambda: png(np.zeros((64, 128), np.uint8)),
               "tiny photo": lambda: png(np.zeros((8, 8, 3), np.uint8))}
     payload = bodies[body]() if isinstance(body, str) else body
@@ -178,12 +184,6 @@ def test_a_stalled_client_does_not_block_the_others(server):
         while chunk := slow.recv(65536):  # after the server's timeout (3 s here): 408, then the connection closes
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 408") and b"no complete body within 3.0 s" in answer
-
-
-def _encoded(array: np.ndarray, fmt: str) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, format=fmt)
-    return out.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------- the page
