@@ -14,12 +14,10 @@ import torch
 from torch.export import Dim
 
 from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.metadata import TensorSpec
+from gaugan_sdk.metadata import STYLE_SIZE, TensorSpec
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
 
 from .graph import EncoderGraph, GeneratorGraph
-
-STYLE_SIZE = (16, 256, 2048)  # min, opt, max side of style images (resized to 256x256 inside the graph)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ SCHEMA_VERSION = 1
 FORMATS = ("onnx", "tensorrt", "pt2", "checkpoint")
 PRECISIONS = ("fp32", "fp16", "int8")
 UNKNOWN = "unknown"  # the precision of an artifact described from its IO alone
+STYLE_SIZE = (16, 256, 2048)  # min, opt, max side of the style images encoders take (resized in-graph)
 ROLES = ("generator", "encoder")
 PROPS_PREFIX = "gaugan_sdk."
 
@@ -197,23 +198,21 @@ def metadata_from_io(where: str, fmt: str, inputs: list[TensorSpec], outputs: li
         raise ValueError(f"{where}: inputs {names} do not tell what this artifact is (a generator takes label"
                          f"[, instance][, z]; a style encoder takes style)")
     ranges = ranges or {}
-    positions = {dim: i for i, dim in enumerate(first.shape) if isinstance(dim, str)}
 
-    def span(dim: str, axis: int) -> tuple[int, int, int]:
-        if dim not in positions:
-            value = int(first.shape[axis])
+    def span(dim: str) -> tuple[int, int, int]:
+        value = first.shape[LAYOUTS[first.name].index(dim)]
+        if not isinstance(value, str):
             return value, value, value
         if dim in ranges:
             return tuple(int(v) for v in ranges[dim])
         if dim == "batch":
             return 1, 1, UNBOUNDED_BATCH
         if role == "encoder":
-            return 16, 256, 2048  # the encoder resizes any style image in-graph
+            return STYLE_SIZE  # the encoder resizes any style image in-graph
         raise ValueError(f"{where}: the IO has a dynamic {dim} with no recorded range, so the sizes it accepts "
                          f"are unknown; restore its metadata (the .json sidecar gaugan-export wrote) or re-export it")
 
-    axes = (0, 1, 2) if role == "encoder" else (0, 2, 3)
-    batch, height, width = (span(dim, axis) for dim, axis in zip(("batch",) + size_dims, axes))
+    batch, height, width = (span(dim) for dim in ("batch",) + size_dims)
     uint8_output = role == "generator" and bool(outputs) and outputs[0].dtype == "uint8"
     return ArtifactMetadata(role, fmt, UNKNOWN, None, tuple(inputs), tuple(outputs), batch, height, width,
                             uint8_output=uint8_output)

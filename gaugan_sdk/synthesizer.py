@@ -28,7 +28,7 @@ from .backends import SUFFIXES, Backend
 from .config import GeneratorConfig
 from .imaging import image_to_uint8
 from .labels import LabelSet, get_label_set, label_set_for, validate_label_ids, validate_label_ids_for
-from .metadata import PROPS_PREFIX, ArtifactMetadata, metadata_from_io, read_sidecar, sidecar_path
+from .metadata import PROPS_PREFIX, STYLE_SIZE, ArtifactMetadata, metadata_from_io, read_sidecar, sidecar_path
 
 SEARCH_DIRS = ("", "engines")
 
@@ -322,7 +322,7 @@ def _checkpoint_meta(cfg: GeneratorConfig, source: dict, role: str = "generator"
     h, w = cfg.image_size
     if role == "encoder":
         return ArtifactMetadata("encoder", "checkpoint", "fp32", cfg, (TensorSpec("style", "uint8", ("batch", -1, -1, 3)),),
-                                (), (1, 1, 64), (16, 256, 2048), (16, 256, 2048), source=source)
+                                (), (1, 1, 64), STYLE_SIZE, STYLE_SIZE, source=source)
     inputs = (TensorSpec("label", "int32", ("batch", 1, h, w)),) \
         + ((TensorSpec("instance", "int32", ("batch", 1, h, w)),) if cfg.use_instance else ()) \
         + ((TensorSpec("z", "float32", ("batch", cfg.z_dim)),) if cfg.use_vae else ())

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from gaugan_sdk import Synthesizer
+from gaugan_sdk.metadata import STYLE_SIZE
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/paint.js": "paint.js", "/paint.css": "paint.css"}
@@ -43,7 +44,6 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STYLE_FORMATS = {"PNG", "JPEG", "WEBP"}
 MAX_MASK_SIDE = 2048
-STYLE_SIDES = (16, 2048)  # what the exported style encoders take
 KEPT_STYLES = 16
 
 
@@ -101,7 +101,7 @@ class PaintApp:
             raise RequestError(HTTPStatus.CONFLICT, f"{self.syn.path.name} has no style encoder (the model has no "
                                                     f"style path): style images do not apply")
         photo = _open_image(body, STYLE_FORMATS, "a style image")
-        low, high = STYLE_SIDES
+        low, high = STYLE_SIZE[0], STYLE_SIZE[2]
         if not all(low <= side <= high for side in photo.size):
             raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY,
                                f"style image of {photo.size[0]}x{photo.size[1]} px; accepted: sides {low}..{high}")
@@ -150,7 +150,7 @@ def _open_image(body: bytes, formats: set[str], what: str) -> Image.Image:
             if image.format not in formats:
                 raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                                    f"{what} is {image.format}; accepted: {', '.join(sorted(formats))}")
-            if max(image.size) > max(MAX_MASK_SIDE, STYLE_SIDES[1]) * 2:
+            if max(image.size) > max(MAX_MASK_SIDE, STYLE_SIZE[2]) * 2:
                 raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"{what} of {image.size[0]}x"
                                                                         f"{image.size[1]} px is too large")
             image.load()
