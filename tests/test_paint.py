@@ -132,6 +132,7 @@ def test_style_upload_changes_the_image(server):
 
 @pytest.mark.parametrize("path, body, headers, status, message", [
     ("/api/synthesize", b"x" * 300_000, {"Content-Type": "image/png"}, 413, "upload of 300,000 bytes; at most 262,144"),
+    ("/api/synthesize", "wide mask", {"Content-Type": "image/png"}, 413, "label mask of 2100x8 px; at most 2048"),
     ("/api/synthesize", b"not an image", {"Content-Type": "image/png"}, 415, "not a PNG file"),
     ("/api/synthesize", b"GIF89a", {"Content-Type": "image/gif"}, 415, "got 'image/gif'"),
     ("/api/synthesize", "jpeg", {"Content-Type": "image/png"}, 415, "not a PNG file"),
@@ -153,6 +154,7 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(server, path, body, h
               "unknown colour": lambda: png(np.full((64, 128, 3), (1, 2, 3), np.uint8)),
               "16-bit": lambda: png(np.zeros((64, 128), np.uint16)),
               "ids": lambda: png(np.zeros((64, 128), np.uint8)),
+              "wide mask": lambda: png(np.zeros((8, 2100), np.uint8)),
               "tiny photo": lambda: png(np.zeros((8, 8, 3), np.uint8))}
     payload = bodies[body]() if isinstance(body, str) else body
     got, kind, answer = request(server, "POST", path, payload, headers)
