@@ -76,6 +76,11 @@ class ArtifactMetadata:
         return [t.name for t in self.inputs]
 
     @property
+    def takes_instance(self) -> bool:
+        """Whether the generator takes instance ids (its instance-edge channel)."""
+        return "instance" in self.input_names
+
+    @property
     def z_dim(self) -> int | None:
         """Length of the style vector the generator takes, None without a style path."""
         return next((int(t.shape[1]) for t in self.inputs if t.name == "z"), None)

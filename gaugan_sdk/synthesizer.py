@@ -52,7 +52,7 @@ class Synthesizer:
         self.labels: LabelSet | None = _label_set(self.config, labels, self.path.name)
         for _ in range(warmup):  # an instance map too, so the user still sees the no-instance notice once
             blank = np.zeros(self.size, dtype=np.uint8)
-            self.run(blank, blank if self._takes_instance else None, seed=0)
+            self.run(blank, blank if self.meta.takes_instance else None, seed=0)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -63,10 +63,6 @@ class Synthesizer:
     @property
     def backend(self) -> str:
         return self.generator.name
-
-    @property
-    def _takes_instance(self) -> bool:
-        return "instance" in self.meta.input_names
 
     def run(self, label: np.ndarray, instance: np.ndarray | None = None, *, style: np.ndarray | None = None,
             seed: int | Sequence[int] | None = None, device_output: bool = False):
@@ -154,7 +150,7 @@ class Synthesizer:
         return validate_label_ids(label, self.config).astype(np.int32)
 
     def _instance(self, instance: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
-        if not self._takes_instance:
+        if not self.meta.takes_instance:
             if instance is not None:
                 raise ValueError("this model does not use instance maps (use_instance=False); pass instance=None")
             return None

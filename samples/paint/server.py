@@ -88,7 +88,7 @@ class PaintApp:
         style = self._style(query)
         try:
             with self._model_lock:
-                image = self.syn.run(ids, ids if "instance" in self.syn.meta.input_names else None,
+                image = self.syn.run(ids, ids if self.syn.meta.takes_instance else None,
                                      style=style, seed=seed)
         except (ValueError, TypeError) as e:  # ids the model does not know, wrong sizes
             raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(e)) from e
