@@ -100,7 +100,7 @@ class PaintApp:
         if not self.has_style:
             raise RequestError(HTTPStatus.CONFLICT, f"{self.syn.path.name} has no style encoder (the model has no "
                                                     f"style path): style images do not apply")
-        photo = _open_image(body, STYLE_FORMATS, "a style image")
+        photo = _open_image(body, STYLE_FORMATS, "a style image", 2 * STYLE_SIZE[2])  # sides checked below
         low, high = STYLE_SIZE[0], STYLE_SIZE[2]
         if not all(low <= side <= high for side in photo.size):
             raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -127,10 +127,7 @@ class PaintApp:
     def _decode_mask(self, body: bytes) -> np.ndarray:
         if not body.startswith(PNG_SIGNATURE):
             raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "the label mask is not a PNG file")
-        image = _open_image(body, {"PNG"}, "the label mask")
-        if max(image.size) > MAX_MASK_SIDE:
-            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                               f"label mask of {image.size[0]}x{image.size[1]} px; at most {MAX_MASK_SIDE} a side")
+        image = _open_image(body, {"PNG"}, "the label mask", MAX_MASK_SIDE)
         if image.mode in ("L", "P"):  # ids (a P image's indices are the ids, as in NVlabs label files)
             return np.asarray(image)
         if image.mode in ("RGB", "RGBA"):  # palette colours
@@ -142,7 +139,8 @@ class PaintApp:
                                                             f"grayscale ids (L), palette indices (P) or RGB colours")
 
 
-def _open_image(body: bytes, formats: set[str], what: str) -> Image.Image:
+def _open_image(body: bytes, formats: set[str], what: str, max_side: int) -> Image.Image:
+    """The decoded image, its format and size checked from the header before any pixel is decoded."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -150,9 +148,9 @@ def _open_image(body: bytes, formats: set[str], what: str) -> Image.Image:
             if image.format not in formats:
                 raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                                    f"{what} is {image.format}; accepted: {', '.join(sorted(formats))}")
-            if max(image.size) > max(MAX_MASK_SIDE, STYLE_SIZE[2]) * 2:
+            if max(image.size) > max_side:
                 raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"{what} of {image.size[0]}x"
-                                                                        f"{image.size[1]} px is too large")
+                                                                        f"{image.size[1]} px; at most {max_side} a side")
             image.load()
     except RequestError:
         raise
