@@ -205,7 +205,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
-def test_paint_in_a_real_browser(server, tmp_path):
+def test_paint_in_a_real_browser(server, model):
     """Load the page, paint strokes with two labels, wait for the image: its size is the model's, and the regions
     painted with different labels differ. The screenshot is saved as a test artifact."""
     from playwright.sync_api import sync_playwright
@@ -254,7 +254,7 @@ def test_paint_in_a_real_browser(server, tmp_path):
     assert car.sum() > 300 and vegetation.sum() > 300 and not (car[:, 64:].any() or vegetation[:, :64].any())
     print(f"painted: car {car.sum()} px, vegetation {vegetation.sum()} px")
     # the page's last answer is the server's image of exactly the mask it holds
-    expected = Synthesizer(server.RequestHandlerClass.app.syn.path).run(ids, ids, seed=0)
+    expected = Synthesizer(model).run(ids, ids, seed=0)
     np.testing.assert_array_equal(image, expected)
     difference = np.abs(image[car].mean(0) - image[vegetation].mean(0)).max()
     print(f"mean colour, car region {image[car].mean(0).round(1)} vs vegetation {image[vegetation].mean(0).round(1)}")

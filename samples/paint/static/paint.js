@@ -8,7 +8,7 @@ const UNDO_DEPTH = 50;
 
 const paint = {
   model: null, ids: null, width: 0, height: 0, colors: [], label: 0, undo: [],
-  seed: 0, style: null, timer: 0, inflight: null, generation: 0, requests: 0,
+  seed: 0, style: null, timer: 0, inflight: null, generation: 0,
 };
 window.paint = paint;
 
@@ -160,7 +160,6 @@ async function synthesize() {
   if (paint.inflight) paint.inflight.abort();  // superseded
   const controller = new AbortController();
   paint.inflight = controller;
-  paint.requests++;
   const params = new URLSearchParams();
   if (paint.model.seeded) params.set("seed", String(paint.seed));
   if (paint.style) params.set("style", paint.style);
