@@ -4,15 +4,15 @@ one process on the same masks, with each artifact's quality against eager.
     python -m export.benchmark --preset cityscapes --batch 1 --iters 5        # real size, random weights
     python -m export.benchmark --checkpoint ckpt.pt --engines fp32 fp16
 
-Latency: warm-up, then `--iters` timed calls; median and p90. Quality: PSNR and worst uint8 level vs eager.
+Latency: warm-up, then `--iters` timed calls; median and p90. Quality: PSNR and worst uint8 level vs eager, on
+masks held out from calibration. Int8 runs twice on the CPU: Q/DQ executed exactly (what TensorRT computes) and
+ONNX Runtime's fused integer kernels (which saturate on x86 CPUs without VNNI; `gaugan_sdk.cpu`).
 On a CUDA machine eager runs on the GPU too (CUDA-event timing); ONNX Runtime runs on the providers it has.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import statistics
 import tempfile
@@ -28,9 +28,10 @@ from gaugan_sdk.labels import label_set_for
 from gaugan_sdk.procedural import scene_batch
 
 from .graph import GeneratorGraph
+from .calibration import INT8_MASKS
 from .to_onnx import export_generator
 from .trace import ShapeRange
-from .verify import generator_feeds, onnx_psnr_probe, onnx_runner
+from .verify import generator_feeds, onnx_runner
 
 
 def timed(fn, warmup: int, iters: int, cuda: bool = False) -> list[float]:
@@ -67,11 +68,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--iters", type=int, default=5)
-    p.add_argument("--calib-count", type=int, default=4)
+    p.add_argument("--calib-count", type=int, default=INT8_MASKS,
+                   help="int8 calibration masks (default: gaugan-export's)")
     p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--seed", type=int, default=0, help="random weights' seed")
     args = p.parse_args(argv)
 
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     if args.checkpoint:
         from gaugan_sdk.checkpoint import load_checkpoint
 
@@ -95,16 +98,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"{cfg.label_set or 'custom'} {cfg.image_size[0]}x{cfg.image_size[1]}, batch {args.batch}, "
           f"torch {torch.__version__} ({device}, {torch.get_num_threads()} threads)")
 
-    labels, instances = scene_batch(1000, max(args.batch, args.calib_count), *cfg.image_size, label_set_for(cfg))
+    labels, instances = scene_batch(1000, args.calib_count, *cfg.image_size, label_set_for(cfg))
+    held_out = scene_batch(3000, args.batch, *cfg.image_size, label_set_for(cfg))  # timing and quality
+    from gaugan_sdk.cpu import int8_saturation_reason
+
+    print(f"int8 on this CPU: {int8_saturation_reason() or 'fused kernels exact (int8 dot-product instructions)'}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = Path(tmp) / "g.onnx"
         t = time.perf_counter()
         meta = export_generator(generator, fp32_path, ShapeRange(batch=(1, args.batch, max(args.batch, 8))))
         print(f"exported fp32 ONNX in {time.perf_counter() - t:.1f} s")
-        feeds = {k: v[:args.batch] for k, v in generator_feeds(meta, labels, instances).items()}
-        calib = generator_feeds(meta, labels[:args.calib_count], None if instances is None else
-                                instances[:args.calib_count])
+        feeds = generator_feeds(meta, *held_out)
+        calib = generator_feeds(meta, labels, instances)
 
         graph = GeneratorGraph(generator).eval().to(device)
         inputs = [torch.from_numpy(v).to(device) for v in feeds.values()]
@@ -121,17 +127,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
         for engine in args.engines:
             path = fp32_path if engine == "fp32" else Path(tmp) / f"g.{engine}.onnx"
+            note = ""
             if engine != "fp32":
+                from .cli import apply_precision
+
                 t = time.perf_counter()
-                convert(fp32_path, path, meta, engine, calib)
+                _, report = apply_precision(fp32_path, path, meta, engine, calib)
+                note = f", {len(report.kept_fp16_nodes)} convs in fp16" if engine == "int8" else ""
                 print(f"converted to {engine} in {time.perf_counter() - t:.1f} s")
-            run = onnx_runner(path)
-            out = run(feeds)[0]
-            worst = int(np.abs(image_to_uint8(out).astype(int) - image_to_uint8(reference).astype(int)).max())
-            quality = f"PSNR {psnr(out, reference):.1f} dB, max|d| {np.abs(out - reference).max():.2g}, " \
-                      f"worst {worst} levels"
-            rows.append(row(f"ONNX Runtime {engine} (CPU EP)", timed(lambda run=run: run(feeds), args.warmup, args.iters),
-                            args.batch, quality))
+            # int8 on the CPU both ways: exact Q/DQ (what TensorRT computes) and ONNX Runtime's fused kernels
+            for mode in ("exact", "fused") if engine == "int8" else ("exact",):
+                run = onnx_runner(path, int8_mode=mode)
+                out = run(feeds)[0]
+                worst = int(np.abs(image_to_uint8(out).astype(int) - image_to_uint8(reference).astype(int)).max())
+                quality = f"PSNR {psnr(out, reference):.1f} dB, max|d| {np.abs(out - reference).max():.2g}, " \
+                          f"worst {worst} levels{note}"
+                name = f"ONNX Runtime {engine}{f' {mode}' if engine == 'int8' else ''} (CPU EP)"
+                rows.append(row(name, timed(lambda run=run: run(feeds), args.warmup, args.iters), args.batch, quality))
 
     base = rows[0]["median_ms"]
     print(f"\n{'backend':<32}{'median ms':>11}{'p90 ms':>10}{'img/s':>8}{'vs eager':>10}  quality vs eager fp32")
@@ -141,24 +153,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return rows
-
-
-def convert(fp32_path: Path, out: Path, meta, engine: str, feeds: dict) -> None:
-    import dataclasses
-
-    import onnx
-
-    from .precision import convert_fp16, convert_int8
-    from .to_onnx import save_onnx
-
-    measure = onnx_psnr_probe(fp32_path, feeds, out.parent)
-    with contextlib.redirect_stdout(io.StringIO()):
-        if engine == "fp16":
-            model, report = convert_fp16(onnx.load(fp32_path), measure)
-        else:
-            model, report = convert_int8(fp32_path, feeds, measure)
-    print(f"  {engine}: {'; '.join(report.notes)}")
-    save_onnx(model, out, dataclasses.replace(meta, precision=engine))
 
 
 if __name__ == "__main__":

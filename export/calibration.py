@@ -17,6 +17,20 @@ from gaugan_sdk.labels import label_set_for, validate_label_ids
 from gaugan_sdk.procedural import scene_batch
 
 IMAGE_SUFFIXES = (".png",)
+VERIFY_MASKS = 8  # fp32 / fp16 exports verify on this many masks by default
+INT8_MASKS = 32  # int8 calibrates (and verifies) on this many by default
+INT8_MIN_MASKS = 16  # below this a GAN's activation ranges are thin: a warning
+
+
+def default_mask_count(engine: str) -> int:
+    return INT8_MASKS if engine == "int8" else VERIFY_MASKS
+
+
+def warn_if_thin(count: int) -> None:
+    """The int8 calibration-size warning."""
+    if count < INT8_MIN_MASKS:
+        warnings.warn(f"int8 calibration on {count} masks: fewer than {INT8_MIN_MASKS} leave a GAN's activation "
+                      f"ranges thin (the default is {INT8_MASKS})", stacklevel=2)
 
 
 def calibration_masks(cfg: GeneratorConfig, size: tuple[int, int], count: int, calib_dir: str | Path | None = None,
@@ -64,3 +78,14 @@ def _folder_masks(cfg: GeneratorConfig, size: tuple[int, int], count: int, folde
         warnings.warn(f"--calib-dir {folder} has {len(files)} label maps, fewer than --calib-count {count}",
                       stacklevel=3)
     return np.stack(labels), np.stack(instances) if cfg.use_instance else None
+
+
+def class_coverage(labels: np.ndarray, cfg: GeneratorConfig) -> str:
+    """Which of the model's classes the masks show, in words ("the masks cover 19 of 35 classes; missing: ...")."""
+    names = label_set_for(cfg).names
+    present = set(np.unique(labels).tolist())
+    missing = [name for i, name in enumerate(names) if i not in present]
+    text = f"the masks cover {len(names) - len(missing)} of {len(names)} classes"
+    if missing:
+        text += f"; missing: {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''}"
+    return text

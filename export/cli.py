@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import io
 import json
 import shutil
 import sys
@@ -20,6 +19,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,10 +27,16 @@ from gaugan_sdk._io import atomic_write
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
 from gaugan_sdk.metadata import ArtifactMetadata, sidecar_path, write_sidecar
 
+if TYPE_CHECKING:
+    from .precision import PrecisionReport
+
 SUFFIX = {"onnx": ".onnx", "trt": ".plan", "pt2": ".pt2"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from .calibration import INT8_MASKS, INT8_MIN_MASKS, VERIFY_MASKS
+    from .int8 import MAX_FP16_FRACTION
+
     p = argparse.ArgumentParser(prog="gaugan-export", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="our checkpoint file, or an NVlabs folder / *_net_G.pth")
@@ -51,7 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--uint8-output", action="store_true", help="in-graph conversion to uint8 (N, H, W, 3) RGB")
     calib = p.add_argument_group("calibration / verification masks")
     calib.add_argument("--calib-dir", help="folder of label-id PNGs (default: procedural scenes, with a warning)")
-    calib.add_argument("--calib-count", type=int, default=8)
+    calib.add_argument("--calib-count", type=int,
+                       help=f"masks to calibrate and verify on (default {INT8_MASKS} for int8, else {VERIFY_MASKS}; "
+                            f"int8 warns below {INT8_MIN_MASKS})")
+    calib.add_argument("--int8-max-fp16", type=float, default=MAX_FP16_FRACTION, metavar="FRACTION",
+                       help=f"int8: the largest share of convs the sensitivity search may keep in fp16 (default "
+                            f"{MAX_FP16_FRACTION})")
     trt = p.add_argument_group("TensorRT")
     trt.add_argument("--timing-cache", help="timing cache file, read before and written after the build")
     trt.add_argument("--workspace", type=float, default=4.0, help="builder workspace limit in GB")
@@ -118,15 +129,18 @@ def run(args: argparse.Namespace) -> list[Path]:
         shapes = shape_range(args, ckpt.config)
     source = {"kind": ckpt.source.get("kind"), "sha256": ckpt.source.get("sha256")}
     with steps("calibration / verification masks"):
-        from .calibration import calibration_masks
+        from .calibration import calibration_masks, class_coverage, default_mask_count, warn_if_thin
 
         size = (shapes.height[1], shapes.width[1])
+        count = args.calib_count or default_mask_count(args.engine)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            labels, instances, described = calibration_masks(ckpt.config, size, args.calib_count, args.calib_dir)
+            labels, instances, described = calibration_masks(ckpt.config, size, count, args.calib_dir)
+            if args.engine == "int8":
+                warn_if_thin(len(labels))
         for w in caught:
             print(f"  warning: {w.message}")
-        print(f"  {described}, {size[0]}x{size[1]}")
+        print(f"  {described}, {size[0]}x{size[1]}; {class_coverage(labels, ckpt.config)}")
 
     with staging(output.parent) as stage:
         encoder_name = f"{output.stem}_encoder{output.suffix}" if encoder is not None else None
@@ -180,7 +194,8 @@ def build_onnx(args, generator, encoder, shapes, masks, *, stage, output, source
     onnx_final = stage / f"{output.stem}.onnx"
     with steps(f"precision {args.engine}"):
         cache = output.parent / f"{output.name}.calib.json" if args.engine == "int8" else None
-        meta = apply_precision(onnx32, onnx_final, meta, args.engine, generator_feeds(meta, *masks), cache)
+        meta, _ = apply_precision(onnx32, onnx_final, meta, args.engine, generator_feeds(meta, *masks), cache,
+                               target_psnr_db=args.min_psnr, int8_max_fp16=args.int8_max_fp16)
     onnx_files = [(onnx_final, meta)]
     if encoder is not None:
         with steps("export style encoder"):
@@ -253,28 +268,33 @@ def verify_artifacts(args, artifacts, generator, encoder, masks, stage: Path, ou
 
 
 def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, engine: str, feeds,
-                    calib_cache: Path | None = None) -> ArtifactMetadata:
+                    calib_cache: Path | None = None, target_psnr_db: float | None = None,
+                    int8_max_fp16: float | None = None) -> tuple[ArtifactMetadata, PrecisionReport | None]:
+    """fp16 / int8 conversion of the fp32 ONNX at `onnx32` (left in place) into `final`, to its PSNR target
+    (default: the verification gate of `engine`); fp32 moves `onnx32` to `final`."""
     import onnx
 
-    from .precision import convert_fp16, convert_int8
+    from .int8 import MAX_FP16_FRACTION, convert_int8
+    from .precision import convert_fp16
     from .to_onnx import save_onnx
-    from .verify import onnx_psnr_probe
+    from .verify import DEFAULT_GATES, PsnrProbe
 
     if engine == "fp32":
         onnx32.replace(final)
-        return meta
-    measure = onnx_psnr_probe(onnx32, feeds, final.parent, 255.0 if meta.uint8_output else 2.0)
+        return meta, None
+    target = target_psnr_db if target_psnr_db is not None else DEFAULT_GATES[engine]["min_psnr"]
+    measure = PsnrProbe(onnx32, feeds, final.parent, 255.0 if meta.uint8_output else 2.0)
     if engine == "fp16":
-        converted, report = convert_fp16(onnx.load(onnx32), measure)
+        converted, report = convert_fp16(onnx.load(onnx32), measure, target)
     else:
-        with contextlib.redirect_stdout(io.StringIO()):  # the quantizer's progress prints
-            converted, report = convert_int8(onnx32, feeds, measure, cache_path=calib_cache)
+        fraction = MAX_FP16_FRACTION if int8_max_fp16 is None else int8_max_fp16
+        converted, report = convert_int8(onnx32, feeds, measure, target, cache_path=calib_cache,
+                                         max_fp16_fraction=fraction)
     for note in report.notes:
         print(f"  {note}")
     meta = dataclasses.replace(meta, precision=engine)
     save_onnx(converted, final, meta)
-    onnx32.unlink()
-    return meta
+    return meta, report
 
 
 def export_style_encoder(encoder, path: Path, engine: str, source: dict) -> ArtifactMetadata:

@@ -26,6 +26,7 @@ import numpy as np
 
 from .backends import SUFFIXES, Backend
 from .config import GeneratorConfig
+from .cpu import resolve_int8_mode
 from .imaging import image_to_uint8
 from .labels import LabelSet, get_label_set, label_set_for, validate_label_ids, validate_label_ids_for
 from .metadata import PROPS_PREFIX, STYLE_SIZE, ArtifactMetadata, metadata_from_io, read_sidecar, sidecar_path
@@ -38,14 +39,18 @@ class Synthesizer:
 
     def __init__(self, path: str | os.PathLike, *, device: str | None = None, providers: list[str] | None = None,
                  resize: bool = True, warmup: int = 0, threads: int | None = None,
-                 labels: str | LabelSet | None = None):
+                 labels: str | LabelSet | None = None, int8_mode: str = "auto"):
         """`labels`: a built-in label set name or a LabelSet, for the palette and class names; needed only by
-        artifacts that do not record theirs (a plan without its sidecar), checked against those that do."""
+        artifacts that do not record theirs (a plan without its sidecar), checked against those that do.
+        `int8_mode`: how ONNX Runtime's CPU provider runs an int8 ONNX: "exact" (Q/DQ as written, what TensorRT
+        computes, about fp32 speed), "fused" (integer kernels; they saturate on x86 CPUs without VNNI), or
+        "auto": exact where the fused kernels would saturate, with a warning (`gaugan_sdk.cpu`)."""
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
+        resolve_int8_mode(int8_mode)  # a bad value fails here, before any artifact is opened
         self.path = resolve_artifact(path)
         self.resize = resize
-        self._options = dict(device=device, providers=providers, threads=threads)
+        self._options = dict(device=device, providers=providers, threads=threads, int8_mode=int8_mode)
         self._warned_instance = False
         self.generator, self.encoder, self.meta, self.encoder_meta = self._open(self.path)
         self.config: GeneratorConfig | None = self.meta.config  # None: known from the artifact's IO alone
@@ -238,6 +243,7 @@ class Synthesizer:
                 raise FileNotFoundError(f"{path.name} names the style encoder {meta.encoder}, which is not in "
                                         f"{path.parent}")
             encoder, encoder_meta = self._load(encoder_path)
+        _warn_exact_int8(generator, meta, path.name)
         return generator, encoder, meta, encoder_meta
 
     def _load(self, path: Path) -> tuple[Backend, ArtifactMetadata]:
@@ -273,7 +279,7 @@ class Synthesizer:
             from .backends.onnxruntime import OnnxRuntimeBackend, providers_for
 
             providers = self._options["providers"] or providers_for(device)
-            return OnnxRuntimeBackend(path, providers, self._options["threads"])
+            return OnnxRuntimeBackend(path, providers, self._options["threads"], int8_mode=self._options["int8_mode"])
         if kind == "aoti":
             from .backends.aoti import AOTIBackend
 
@@ -285,6 +291,21 @@ class Synthesizer:
         from .backends.tensorrt import TensorRTBackend
 
         return TensorRTBackend(path, meta)
+
+
+_warned_exact_int8 = False
+
+
+def _warn_exact_int8(backend: Backend, meta: ArtifactMetadata, name: str) -> None:
+    """Once per process: an int8 artifact that "auto" runs in exact mode on this CPU, and why."""
+    global _warned_exact_int8
+    reason = getattr(backend, "int8_reason", None)
+    if meta.precision != "int8" or not reason or _warned_exact_int8:
+        return
+    _warned_exact_int8 = True
+    warnings.warn(f"{name}: running the int8 model with its Q/DQ executed exactly, at about the fp32 model's "
+                  f"speed, because {reason} and would silently lower its quality. Synthesizer(..., "
+                  f"int8_mode='fused') forces the integer kernels anyway", stacklevel=4)
 
 
 def resolve_artifact(path: str | os.PathLike) -> Path:

@@ -26,6 +26,10 @@ class AOTIBackend(Backend):
                              f"{str(e).splitlines()[0][:300]}") from e
         self.torch, self.names, self.device = torch, names, device
 
+    @property
+    def execution(self) -> str:
+        return f"AOTInductor package ({self.device})"
+
     def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
         torch = self.torch
         tensors = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device) for n in self.names]

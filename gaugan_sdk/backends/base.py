@@ -40,6 +40,11 @@ class Backend(ABC):
         arrays, or with `device_output` left where the engine wrote them: a DeviceArray in CUDA memory, a
         torch.Tensor for the torch-based backends, a numpy array when the engine ran on the CPU."""
 
+    @property
+    def execution(self) -> str:
+        """What runs the artifact, in words, for reports."""
+        return self.name
+
     def input_names(self) -> list[str] | None:
         """The artifact's own input names, where it records them (to check a sidecar against)."""
         return None

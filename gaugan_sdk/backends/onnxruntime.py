@@ -2,7 +2,10 @@
 
 On a GPU provider the session runs through IO binding: inputs cross to the device once, outputs are allocated
 on the device by ONNX Runtime's arena (reused from call to call) and either copied back once or handed out in
-place (device_output)."""
+place (device_output).
+
+Int8 (Q/DQ) models on the CPU provider run "fused" (ONNX Runtime's integer kernels) or "exact" (the Q/DQ nodes as
+written): `int8_mode`, resolved by the rule in `gaugan_sdk.cpu` ("auto": exact where the fused kernels saturate)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cpu import resolve_int8_mode
 from ..metadata import TensorSpec, io_spec
 from .base import Backend, DeviceArray, missing_library
 
@@ -37,8 +41,10 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, providers: list[str] | None = None, threads: int | None = None,
-                 io_binding: bool | None = None):
-        """`io_binding` None: on when the first provider is a GPU one."""
+                 io_binding: bool | None = None, int8_mode: str = "auto"):
+        """`io_binding` None: on when the first provider is a GPU one. `int8_mode` ("auto", "exact", "fused"):
+        how the CPU provider runs Q/DQ nodes (no effect on float models and on GPU providers)."""
+        int8_execution, self.int8_reason = resolve_int8_mode(int8_mode)
         try:
             import onnxruntime as ort
         except ImportError:
@@ -53,6 +59,10 @@ class OnnxRuntimeBackend(Backend):
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
+        on_cpu = (chosen or ["CPUExecutionProvider"])[0] == "CPUExecutionProvider"
+        self.int8_execution = int8_execution if on_cpu else "provider"  # GPU providers: their own int8 kernels
+        if self.int8_execution == "exact":
+            options.add_session_config_entry("session.disable_quant_qdq", "1")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=chosen)
         except Exception as e:  # onnxruntime raises its own Fail / InvalidProtobuf / RuntimeException types
@@ -63,6 +73,13 @@ class OnnxRuntimeBackend(Backend):
         bind = self.device == "cuda" if io_binding is None else io_binding
         self.binding = self.session.io_binding() if bind else None
         self.output_names = [o.name for o in self.session.get_outputs()]
+
+    @property
+    def execution(self) -> str:
+        """What ran, in words, for reports: the provider and how int8 Q/DQ nodes were executed."""
+        int8 = {"exact": "int8 Q/DQ executed exactly as written (session.disable_quant_qdq)",
+                "fused": "int8 Q/DQ fused into integer kernels", "provider": "int8 by the provider's kernels"}
+        return f"ONNX Runtime {self.providers[0]}; {int8[self.int8_execution]}"
 
     def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
         if self.binding is None:
