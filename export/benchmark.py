@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--calib-count", type=int, default=INT8_MASKS,
                    help="int8 calibration masks (default: gaugan-export's)")
+    p.add_argument("--int8-target", type=float, help="int8 PSNR target of the conversion (default: the int8 gate)")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--seed", type=int, default=0, help="random weights' seed")
     args = p.parse_args(argv)
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 from .cli import apply_precision
 
                 t = time.perf_counter()
-                _, report = apply_precision(fp32_path, path, meta, engine, calib)
+                _, report = apply_precision(fp32_path, path, meta, engine, calib,
+                                            target_psnr_db=args.int8_target if engine == "int8" else None)
                 note = f", {len(report.kept_fp16_nodes)} convs in fp16" if engine == "int8" else ""
                 print(f"converted to {engine} in {time.perf_counter() - t:.1f} s")
             # int8 on the CPU both ways: exact Q/DQ (what TensorRT computes) and ONNX Runtime's fused kernels
