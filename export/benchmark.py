@@ -23,14 +23,15 @@ import numpy as np
 import torch
 
 from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.contract import Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
+from gaugan_sdk.models import GeneratorGraph
 from gaugan_sdk.procedural import scene_batch
 
-from .graph import GeneratorGraph
 from .calibration import INT8_MASKS
+from .precision import apply_precision
 from .to_onnx import export_generator
-from .trace import ShapeRange
 from .verify import generator_feeds, onnx_runner
 
 
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = Path(tmp) / "g.onnx"
         t = time.perf_counter()
-        meta = export_generator(generator, fp32_path, ShapeRange(batch=(1, args.batch, max(args.batch, 8))))
+        meta = export_generator(generator, fp32_path, Shapes(Range(1, args.batch, max(args.batch, 8))))
         print(f"exported fp32 ONNX in {time.perf_counter() - t:.1f} s")
         feeds = generator_feeds(meta, *held_out)
         calib = generator_feeds(meta, labels, instances)
@@ -130,11 +131,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             path = fp32_path if engine == "fp32" else Path(tmp) / f"g.{engine}.onnx"
             note = ""
             if engine != "fp32":
-                from .cli import apply_precision
-
                 t = time.perf_counter()
                 _, report = apply_precision(fp32_path, path, meta, engine, calib,
                                             target_psnr_db=args.int8_target if engine == "int8" else None)
+                for line in report.notes:
+                    print(f"  {line}")
                 note = f", {len(report.kept_fp16_nodes)} convs in fp16" if engine == "int8" else ""
                 print(f"converted to {engine} in {time.perf_counter() - t:.1f} s")
             # int8 on the CPU both ways: exact Q/DQ (what TensorRT computes) and ONNX Runtime's fused kernels

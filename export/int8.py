@@ -55,10 +55,9 @@ def convert_int8(model_path: str | Path, feeds: dict[str, np.ndarray], measure, 
     count = len(next(iter(feeds.values())))
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        with contextlib.redirect_stdout(io.StringIO()):  # the quantization tools' own prints
-            from onnxruntime.quantization import quant_pre_process
+        from onnxruntime.quantization import quant_pre_process
 
-            quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
+        quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
         ranges, cached = _calibrate(prepared, Path(model_path), feeds, method, cache_path, Path(tmp), show_progress)
         quantized = _quantize_all(prepared, ranges, method, Path(tmp))
         float_model = onnx.load(prepared)
@@ -170,6 +169,8 @@ def _calibrate(prepared: Path, model_path: Path, feeds: dict[str, np.ndarray], m
     calibrator = create_calibrator(prepared, ["Conv"], augmented_model_path=str(tmp / "augmented.onnx"),
                                    calibrate_method=_ort_method(method), providers=["CPUExecutionProvider"])
     count = len(next(iter(feeds.values())))
+    # ONNX Runtime's histogram collector print()s its progress unconditionally: kept off the console for these
+    # calls only (the progress bar is on stderr)
     with contextlib.redirect_stdout(io.StringIO()):
         for i in progress(range(count), f"int8 calibration ({count} masks)", count, show_progress):
             calibrator.collect_data(One({k: v[i:i + 1] for k, v in feeds.items()}))  # one at a time: bounded memory
@@ -186,13 +187,12 @@ def _quantize_all(prepared: Path, ranges: Path, method: str, tmp: Path) -> onnx.
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     out = tmp / "int8.onnx"
-    with contextlib.redirect_stdout(io.StringIO()):
-        quantize_static(str(prepared), str(out), None, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
-                        calibrate_method=_ort_method(method), calibration_cache_path=str(ranges),
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                       # TensorRT's placement: inputs of weighted ops, not their outputs
-                                       "OpTypesToExcludeOutputQuantization": ["Conv"]})
+    quantize_static(str(prepared), str(out), None, quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
+                    calibrate_method=_ort_method(method), calibration_cache_path=str(ranges),
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                   # TensorRT's placement: inputs of weighted ops, not their outputs
+                                   "OpTypesToExcludeOutputQuantization": ["Conv"]})
     return onnx.load(out)
 
 

@@ -5,15 +5,21 @@ ops (and the converter's own block list) always stay in fp32; if the measured PS
 target, the output layers (last conv, tanh) and then the stem stay in fp32 too. The report says what was kept.
 
 INT8: `export.int8` (calibrated symmetric Q/DQ, per-layer sensitivity search); it reports with the same type.
+`apply_precision` runs either on an exported fp32 ONNX file, to the verification gate's PSNR by default.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import onnx
 from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+from gaugan_sdk.metadata import ArtifactMetadata
 
 NORMALIZATION_OPS = ("BatchNormalization", "InstanceNormalization")
 
@@ -54,6 +60,45 @@ def convert_fp16(model: onnx.ModelProto, measure_psnr: Callable[[onnx.ModelProto
             return candidate, report
     report.notes.append(f"PSNR stays below the {target_psnr_db} dB target with every fallback")
     return candidate, report
+
+
+def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, precision: str,
+                    feeds: dict[str, np.ndarray], calib_cache: Path | None = None,
+                    target_psnr_db: float | None = None,
+                    int8_max_fp16: float | None = None) -> tuple[ArtifactMetadata, PrecisionReport | None]:
+    """fp16 / int8 conversion of the fp32 ONNX at `onnx32` (left in place) into `final`, to its PSNR target
+    (default: the verification gate of `precision`) on `feeds`; fp32 moves `onnx32` to `final`."""
+    from .int8 import MAX_FP16_FRACTION, convert_int8
+    from .to_onnx import save_onnx
+    from .verify import DEFAULT_GATES, PsnrProbe
+
+    if precision == "fp32":
+        Path(onnx32).replace(final)
+        return meta, None
+    target = target_psnr_db if target_psnr_db is not None else DEFAULT_GATES[precision]["min_psnr"]
+    measure = PsnrProbe(onnx32, feeds, Path(final).parent, 255.0 if meta.uint8_output else 2.0)
+    if precision == "fp16":
+        converted, report = convert_fp16(onnx.load(onnx32), measure, target)
+    else:
+        fraction = MAX_FP16_FRACTION if int8_max_fp16 is None else int8_max_fp16
+        converted, report = convert_int8(onnx32, feeds, measure, target, cache_path=calib_cache,
+                                         max_fp16_fraction=fraction)
+    meta = dataclasses.replace(meta, precision=precision)
+    save_onnx(converted, final, meta)
+    return meta, report
+
+
+def export_style_encoder(encoder, path: Path, precision: str, source: dict) -> ArtifactMetadata:
+    """The style encoder's ONNX: fp32, or fp16 (also for int8 models: there are no style images to calibrate
+    the encoder on, and it is ~1 GMAC against the generator's ~200)."""
+    from .to_onnx import export_encoder, save_onnx
+
+    meta = export_encoder(encoder, path, source=source)
+    if precision in ("fp16", "int8"):
+        model = convert_float_to_float16(onnx.load(path), keep_io_types=True, op_block_list=list(NORMALIZATION_OPS))
+        meta = dataclasses.replace(meta, precision="fp16")
+        save_onnx(model, path, meta)
+    return meta
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -1,9 +1,12 @@
-"""A progress bar for long export stages (calibration, the int8 sensitivity search): tqdm on a terminal,
-nothing where stderr is not one (logs, CI, pipes) or tqdm is not installed."""
+"""Progress for long export work: numbered, timed step lines (`Steps`), and a progress bar for long stages
+(calibration, the int8 sensitivity search): tqdm on a terminal, nothing where stderr is not one (logs, CI,
+pipes) or tqdm is not installed."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -25,3 +28,26 @@ def progress(items: Iterable[T], description: str, total: int | None = None,
         return
     yield from tqdm(items, desc=f"    {description}", total=total, leave=False, file=sys.stderr,
                     dynamic_ncols=True)
+
+
+class Steps:
+    """Numbered, timed progress lines on stdout (`verbose`), and the time each step took."""
+
+    def __init__(self, verbose: bool = True):
+        self.verbose, self.count, self.times = verbose, 0, []
+
+    @contextlib.contextmanager
+    def __call__(self, what: str):
+        self.count += 1
+        self.say(f"[{self.count}] {what} ...")
+        start = time.perf_counter()
+        yield
+        self.times.append(time.perf_counter() - start)
+        self.say(f"    done in {self.times[-1]:.1f} s")
+
+    def say(self, line: str) -> None:
+        if self.verbose:
+            print(line, flush=True)
+
+    def total(self) -> float:
+        return sum(self.times)

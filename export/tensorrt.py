@@ -45,9 +45,10 @@ def build_plan(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetad
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
     profile = builder.create_optimization_profile()
+    specs = {t.name: t for t in meta.inputs}
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
-        low, opt, high = profile_shapes(meta, tensor.name)
+        low, opt, high = specs[tensor.name].profile(meta.ranges)  # the contract's ranges
         profile.set_shape(tensor.name, low, opt, high)
     config.add_optimization_profile(profile)
 
@@ -67,17 +68,9 @@ def build_plan(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetad
     return replace(meta, format="tensorrt", tensorrt=device_facts(trt.__version__))
 
 
-def profile_shapes(meta: ArtifactMetadata, name: str) -> tuple[tuple[int, ...], ...]:
-    """(min, opt, max) shapes of one input, from the metadata's batch / height / width ranges."""
-    (spec,) = [t for t in meta.inputs if t.name == name]
-    ranges = {"batch": meta.batch, "height": meta.height, "width": meta.width,
-              "style_height": meta.height, "style_width": meta.width}
-    return tuple(tuple(ranges[d][k] if isinstance(d, str) else d for d in spec.shape) for k in range(3))
-
-
 def trtexec_command(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetadata) -> str:
     """The equivalent trtexec command line (strongly typed; shapes from the profile)."""
-    shapes = [profile_shapes(meta, t.name) for t in meta.inputs]
+    shapes = [t.profile(meta.ranges) for t in meta.inputs]
     flag = lambda k: ",".join(f"{t.name}:{'x'.join(map(str, s[k]))}" for t, s in zip(meta.inputs, shapes))  # noqa: E731
     return (f"trtexec --onnx={onnx_path} --saveEngine={plan_path} --stronglyTyped "
             f"--minShapes={flag(0)} --optShapes={flag(1)} --maxShapes={flag(2)}")

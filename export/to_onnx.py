@@ -6,8 +6,6 @@ supports (onnx-tensorrt docs/operators.md), so the same file builds on TensorRT 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import warnings
 from pathlib import Path
@@ -16,10 +14,11 @@ import onnx
 import torch
 
 from gaugan_sdk._io import atomic_write
+from gaugan_sdk.contract import DEFAULT_BATCH, STYLE_SIZE, Range, Shapes
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
 
-from .trace import STYLE_SIZE, ShapeRange, TraceSpec, encoder_trace, generator_trace
+from .trace import TraceSpec, encoder_trace, generator_trace
 
 # Ops of the TensorRT ONNX parser's support matrix that graphs like ours can contain (all are supported by
 # TensorRT 10.x and 11.x; QuantizeLinear/DequantizeLinear with zero points 0 only).
@@ -32,25 +31,25 @@ TRT_PARSER_OPS = frozenset({
 })
 
 
-def export_generator(generator: SPADEGenerator, path: str | Path, shapes: ShapeRange = ShapeRange(), *,
+def export_generator(generator: SPADEGenerator, path: str | Path, shapes: Shapes = Shapes(), *,
                      uint8_output: bool = False, source: dict | None = None,
                      encoder_file: str | None = None) -> ArtifactMetadata:
     """Export a generator (ids in, image out) to an fp32 ONNX file at `path` with its metadata inside."""
     shapes = shapes.resolved(generator.cfg)
     spec = generator_trace(generator, shapes, uint8_output)
-    meta = ArtifactMetadata("generator", "onnx", "fp32", generator.cfg, spec.inputs, spec.outputs, shapes.batch,
-                            shapes.height, shapes.width, uint8_output=uint8_output, encoder=encoder_file,
-                            source=source or {})
+    meta = ArtifactMetadata.for_graph("generator", "onnx", "fp32", generator.cfg, (spec.inputs, spec.outputs),
+                                      shapes, uint8_output=uint8_output, encoder=encoder_file, source=source or {})
     save_onnx(_export(spec), path, meta)
     return meta
 
 
-def export_encoder(encoder: ConvEncoder, path: str | Path, batch: tuple[int, int, int] = (1, 1, 8), *,
+def export_encoder(encoder: ConvEncoder, path: str | Path, batch: Range = DEFAULT_BATCH, *,
                    float_input: bool = False, source: dict | None = None) -> ArtifactMetadata:
     """Export the style encoder: uint8 RGB (N, H, W, 3) of any size (or float NCHW) -> mu, logvar."""
+    batch = Range.of(batch, "batch range")
     spec = encoder_trace(encoder, batch, float_input)
-    meta = ArtifactMetadata("encoder", "onnx", "fp32", encoder.cfg, spec.inputs, spec.outputs, batch, STYLE_SIZE,
-                            STYLE_SIZE, source=source or {})
+    meta = ArtifactMetadata.for_graph("encoder", "onnx", "fp32", encoder.cfg, (spec.inputs, spec.outputs),
+                                      Shapes(batch, STYLE_SIZE, STYLE_SIZE), source=source or {})
     save_onnx(_export(spec), path, meta)
     return meta
 
@@ -77,10 +76,17 @@ def unsupported_ops(model: onnx.ModelProto) -> set[str]:
 
 # ------------------------------------------------------------------------------------------------ internals
 def _export(spec: TraceSpec) -> onnx.ModelProto:
-    """torch.onnx.export (dynamo) with its progress chatter kept off the user's console."""
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(spec.module, spec.args, kwargs=spec.kwargs or None, dynamo=True,
-                                    dynamic_shapes=spec.dynamic_shapes, output_names=spec.output_names)
+    """torch.onnx.export (dynamo), quiet: verbose=False keeps its progress lines off the console, and its
+    logger's level and the warnings filter are changed for this call only."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(spec.module, spec.args, kwargs=spec.kwargs or None, dynamo=True,
+                                        verbose=False, dynamic_shapes=spec.dynamic_shapes,
+                                        output_names=spec.output_names)
+    finally:
+        logger.setLevel(level)
     return program.model_proto

@@ -6,16 +6,17 @@ CUDA only. Dynamic batch (and H/W when asked) as in the ONNX, from the same trac
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
+from torch._inductor import config as inductor_config
 
 from gaugan_sdk._io import atomic_write
+from gaugan_sdk.contract import DEFAULT_BATCH, STYLE_SIZE, Range, Shapes
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
 
-from .trace import STYLE_SIZE, ShapeRange, TraceSpec, encoder_trace, generator_trace
+from .trace import TraceSpec, encoder_trace, generator_trace
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
@@ -24,33 +25,34 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def export_generator_pt2(generator: SPADEGenerator, path: str | Path, shapes: ShapeRange = ShapeRange(), *,
+def export_generator_pt2(generator: SPADEGenerator, path: str | Path, shapes: Shapes = Shapes(), *,
                          precision: str = "fp32", device: str | None = None, uint8_output: bool = False,
                          source: dict | None = None, encoder_file: str | None = None) -> ArtifactMetadata:
     device = check_precision_device(precision, device)
     shapes = shapes.resolved(generator.cfg)
     spec = generator_trace(generator, shapes, uint8_output)
     _compile(spec, path, device, precision)
-    return ArtifactMetadata("generator", "pt2", precision, generator.cfg, spec.inputs, spec.outputs, shapes.batch,
-                            shapes.height, shapes.width, uint8_output=uint8_output, encoder=encoder_file,
-                            source=source or {}, device=device)
+    return ArtifactMetadata.for_graph("generator", "pt2", precision, generator.cfg, (spec.inputs, spec.outputs),
+                                      shapes, uint8_output=uint8_output, encoder=encoder_file, source=source or {},
+                                      device=device)
 
 
-def export_encoder_pt2(encoder: ConvEncoder, path: str | Path, batch: tuple[int, int, int] = (1, 1, 8), *,
+def export_encoder_pt2(encoder: ConvEncoder, path: str | Path, batch: Range = DEFAULT_BATCH, *,
                        precision: str = "fp32", device: str | None = None,
                        source: dict | None = None) -> ArtifactMetadata:
     device = check_precision_device(precision, device)
+    batch = Range.of(batch, "batch range")
     spec = encoder_trace(encoder, batch)
     _compile(spec, path, device, precision)
-    return ArtifactMetadata("encoder", "pt2", precision, encoder.cfg, spec.inputs, spec.outputs, batch, STYLE_SIZE,
-                            STYLE_SIZE, source=source or {}, device=device)
+    return ArtifactMetadata.for_graph("encoder", "pt2", precision, encoder.cfg, (spec.inputs, spec.outputs),
+                                      Shapes(batch, STYLE_SIZE, STYLE_SIZE), source=source or {}, device=device)
 
 
 def pt2_runner(path: str | Path, meta: ArtifactMetadata):
     """The runtime's AOTInductor backend for a package (feeds by input name -> numpy outputs)."""
     from gaugan_sdk.backends.aoti import AOTIBackend
 
-    return AOTIBackend(path, [t.name for t in meta.inputs], meta.device or "cpu").run
+    return AOTIBackend(path, meta.input_names, meta.device or "cpu").run
 
 
 def check_precision_device(precision: str, device: str | None) -> str:
@@ -69,6 +71,6 @@ def _compile(spec: TraceSpec, path: str | Path, device: str, precision: str) -> 
     kwargs = {k: v.to(device) for k, v in spec.kwargs.items()}
     with torch.no_grad():
         program = torch.export.export(module, args, kwargs, dynamic_shapes=spec.dynamic_shapes)
-    with atomic_write(path) as tmp:
-        os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")  # the 2-core machines: no compile workers
+    # compile_threads=1: no pool of compile workers (the 2-core machines), set for this call only
+    with atomic_write(path) as tmp, inductor_config.patch(compile_threads=1):
         torch._inductor.aoti_compile_and_package(program, package_path=str(tmp))

@@ -13,9 +13,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from gaugan_sdk.metadata import ArtifactMetadata, TensorSpec
+from gaugan_sdk.contract import BATCH, MU, Z, TensorSpec
+from gaugan_sdk.kinds import ONNX, TENSORRT
+from gaugan_sdk.metadata import ArtifactMetadata
 
-PLATFORMS = {"onnx": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("tensorrt_plan", "model.plan")}
+PLATFORMS = {ONNX.name: ("onnxruntime_onnx", "model" + ONNX.suffix),
+             TENSORRT.name: ("tensorrt_plan", "model" + TENSORRT.suffix)}
 TYPES = {"int32": "TYPE_INT32", "float32": "TYPE_FP32", "float16": "TYPE_FP16", "uint8": "TYPE_UINT8"}
 
 
@@ -25,10 +28,10 @@ def model_config(name: str, meta: ArtifactMetadata, *, instances: int = 1, queue
         raise ValueError(f"Triton serves ONNX and TensorRT artifacts, not {meta.format!r}: export with "
                          f"--format onnx or --format trt")
     platform, _ = PLATFORMS[meta.format]
-    preferred = sorted({b for b in (meta.batch[1], meta.batch[2]) if b > 1})
-    lines = [f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {meta.batch[2]}",
+    preferred = sorted({b for b in (meta.batch.opt, meta.batch.max) if b > 1})
+    lines = [f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {meta.batch.max}",
              _tensors("input", meta.inputs), _tensors("output", meta.outputs)]
-    if meta.batch[2] > 1:
+    if meta.batch.max > 1:
         lines.append("dynamic_batching {" + (f" preferred_batch_size: [ {', '.join(map(str, preferred))} ]"
                                              if preferred else "") + f" max_queue_delay_microseconds: {queue_delay_us} }}")
     lines.append(f"instance_group [ {{ count: {instances} kind: KIND_GPU }} ]")
@@ -38,16 +41,16 @@ def model_config(name: str, meta: ArtifactMetadata, *, instances: int = 1, queue
 def ensemble_config(name: str, generator: ArtifactMetadata, encoder: ArtifactMetadata, generator_model: str,
                     encoder_model: str) -> str:
     """Style-guided synthesis in one request: the style image's mu becomes the generator's z."""
-    inputs = [t for t in generator.inputs if t.name != "z"] + list(encoder.inputs)
+    inputs = [t for t in generator.inputs if t.name != Z] + list(encoder.inputs)
     generator_map = " ".join(f'input_map {{ key: "{t.name}" value: "{t.name}" }}' for t in generator.inputs)
     image = generator.outputs[0].name
     steps = (f'step [ {{ model_name: "{encoder_model}" model_version: -1 '
              f'input_map {{ key: "{encoder.inputs[0].name}" value: "{encoder.inputs[0].name}" }} '
-             f'output_map {{ key: "mu" value: "z" }} }}, '
+             f'output_map {{ key: "{MU}" value: "{Z}" }} }}, '
              f'{{ model_name: "{generator_model}" model_version: -1 {generator_map} '
              f'output_map {{ key: "{image}" value: "{image}" }} }} ]')
     return "\n".join([f'name: "{name}"', 'platform: "ensemble"',
-                      f"max_batch_size: {min(generator.batch[2], encoder.batch[2])}",
+                      f"max_batch_size: {min(generator.batch.max, encoder.batch.max)}",
                       _tensors("input", inputs), _tensors("output", generator.outputs),
                       f"ensemble_scheduling {{ {steps} }}"]) + "\n"
 
@@ -80,4 +83,6 @@ def _tensors(kind: str, specs) -> str:
 
 
 def _dims(spec: TensorSpec) -> str:
-    return ", ".join("-1" if isinstance(d, str) else str(d) for d in spec.shape[1:])
+    """The dims without the batch axis (Triton's own); -1 where the contract names a dynamic dimension."""
+    batch = spec.axis_of(BATCH)
+    return ", ".join("-1" if isinstance(d, str) else str(d) for axis, d in enumerate(spec.shape) if axis != batch)

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gaugan_sdk.contract import INSTANCE, LABEL, STYLE, Z
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.metadata import ArtifactMetadata
-from gaugan_sdk.models import ConvEncoder, SPADEGenerator
-
-from .graph import EncoderGraph, GeneratorGraph
+from gaugan_sdk.models import ConvEncoder, EncoderGraph, GeneratorGraph, SPADEGenerator
 
 DEFAULT_GATES = {"fp32": dict(atol=1e-4, rtol=0.0, min_psnr=None),
                  "fp16": dict(atol=None, rtol=None, min_psnr=40.0),
@@ -98,11 +97,13 @@ class PsnrProbe:
 
 def generator_feeds(meta: ArtifactMetadata, labels: np.ndarray, instances: np.ndarray | None,
                     seed: int = 0) -> dict[str, np.ndarray]:
-    feeds = {"label": labels.astype(np.int32)[:, None]}
-    if meta.config.use_instance:
-        feeds["instance"] = (instances if instances is not None else labels).astype(np.int32)[:, None]
-    if meta.config.use_vae:
-        feeds["z"] = np.random.default_rng(seed).standard_normal((len(labels), meta.config.z_dim)).astype(np.float32)
+    """The generator's inputs for label maps (N, H, W) (instance maps: the labels' own boundaries when None)
+    and, for style models, z drawn from `seed`."""
+    feeds = {LABEL: labels.astype(np.int32)[:, None]}
+    if meta.takes_instance:
+        feeds[INSTANCE] = (instances if instances is not None else labels).astype(np.int32)[:, None]
+    if meta.z_dim is not None:
+        feeds[Z] = np.random.default_rng(seed).standard_normal((len(labels), meta.config.z_dim)).astype(np.float32)
     return feeds
 
 
@@ -110,11 +111,9 @@ def verify_generator(run: Runner, artifact: str, meta: ArtifactMetadata, generat
                      feeds: dict[str, np.ndarray], **gates) -> VerifyReport:
     """Compare the artifact with the eager fp32 generator on `feeds` (run in chunks of the max batch)."""
     start = time.perf_counter()
-    h, w = meta.config.image_size
-    follows_input = set(meta.height) != {h} or set(meta.width) != {w}
-    reference = GeneratorGraph(generator, dynamic_size=follows_input).eval()
+    reference = GeneratorGraph(generator, follows_input=meta.shapes.follows_input(meta.config)).eval()
     outputs, expected = [], []
-    for chunk in _chunks(feeds, meta.batch[2]):
+    for chunk in _chunks(feeds, meta.batch.max):
         outputs.append(run(chunk)[0])
         with torch.no_grad():
             expected.append(reference(*[torch.from_numpy(v) for v in chunk.values()]).numpy())
@@ -131,10 +130,10 @@ def verify_encoder(run: Runner, artifact: str, meta: ArtifactMetadata, encoder: 
     start = time.perf_counter()
     reference = EncoderGraph(encoder).eval()
     outputs, expected = [], []
-    for chunk in _chunks({"style": styles}, meta.batch[2]):
+    for chunk in _chunks({STYLE: styles}, meta.batch.max):
         outputs.append(np.concatenate(run(chunk), axis=1))
         with torch.no_grad():
-            expected.append(torch.cat(reference(torch.from_numpy(chunk["style"])), dim=1).numpy())
+            expected.append(torch.cat(reference(torch.from_numpy(chunk[STYLE])), dim=1).numpy())
     out, ref = np.concatenate(outputs), np.concatenate(expected)
     return _compare(out, ref, artifact, meta, float(np.ptp(ref)) or 1.0, start, _execution(run), **gates)
 

@@ -29,6 +29,8 @@ from ._io import atomic_write, sha256_file
 from .config import GeneratorConfig
 from .models import ConvEncoder, SPADEGenerator
 
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "import_nvlabs", "check_state_dicts"]
+
 FORMAT = "gaugan-sdk.checkpoint"
 VERSION = 1
 StateDict = dict[str, torch.Tensor]

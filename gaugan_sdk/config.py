@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+__all__ = ["GeneratorConfig", "parse_overrides", "UPSAMPLING_LAYERS", "PARAM_FREE_NORMS"]
+
 UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
 PARAM_FREE_NORMS = ("syncbatch", "batch", "instance")
 

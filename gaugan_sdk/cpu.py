@@ -14,6 +14,8 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+__all__ = ["INT8_MODES", "cpu_flags", "int8_saturation_reason", "resolve_int8_mode"]
+
 INT8_MODES = ("auto", "exact", "fused")
 INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 X86_MACHINES = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["image_to_uint8", "uint8_to_image", "psnr"]
+
 
 def image_to_uint8(image: np.ndarray) -> np.ndarray:
     """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3)."""

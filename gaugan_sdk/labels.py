@@ -17,6 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+__all__ = [
+    "DONTCARE_ID", "BUILTIN_LABEL_SETS", "LabelSet", "get_label_set", "generic_label_set", "label_set_for",
+    "validate_label_ids", "validate_label_ids_for", "check_label_ids", "instance_edges", "to_semantics"
+]
+
 if TYPE_CHECKING:
     from .config import GeneratorConfig
 

@@ -21,34 +21,33 @@ from typing import Any
 from . import __version__
 from ._io import atomic_write
 from .config import GeneratorConfig
+from .contract import (BATCH, INSTANCE, ROLES, STYLE_SIZE, UNBOUNDED_BATCH, Z, Range, Shapes, TensorSpec,
+                       dim_ranges, role_of)
+from .kinds import FORMATS
+
+__all__ = [
+    "ArtifactMetadata", "PRECISIONS", "UNKNOWN", "SCHEMA_VERSION", "sidecar_path", "write_sidecar", "read_sidecar",
+    "metadata_from_io"
+]
 
 SCHEMA_VERSION = 1
-FORMATS = ("onnx", "tensorrt", "pt2", "checkpoint")
 PRECISIONS = ("fp32", "fp16", "int8")
 UNKNOWN = "unknown"  # the precision of an artifact described from its IO alone
-STYLE_SIZE = (16, 256, 2048)  # min, opt, max side of the style images encoders take (resized in-graph)
-ROLES = ("generator", "encoder")
 PROPS_PREFIX = "gaugan_sdk."
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    dtype: str  # numpy dtype name: int32, float32, float16, uint8
-    shape: tuple[int | str, ...]  # str = a dynamic dimension's name ("batch", "height", "width")
+RANGE_FIELDS = ("batch", "height", "width")  # Ranges here, (min, opt, max) lists in JSON
 
 
 @dataclass(frozen=True)
 class ArtifactMetadata:
     role: str  # generator | encoder
-    format: str  # onnx | tensorrt | pt2 | checkpoint (eager PyTorch)
+    format: str  # gaugan_sdk.kinds: onnx | tensorrt | pt2 | checkpoint (eager PyTorch)
     precision: str  # fp32 | fp16 | int8 (what the graph computes in; IO types are in inputs/outputs) | unknown
     config: GeneratorConfig | None  # None: described from the artifact's IO alone (metadata_from_io)
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    batch: tuple[int, int, int]  # min, opt, max
-    height: tuple[int, int, int]  # min, opt, max; all equal for a fixed size
-    width: tuple[int, int, int]
+    batch: Range
+    height: Range  # a generator's image height; an encoder's style image side (STYLE_SIZE)
+    width: Range
     uint8_output: bool = False
     encoder: str | None = None  # file name of the style encoder artifact, beside this one
     source: dict[str, Any] = field(default_factory=dict)  # checkpoint kind, files, sha256
@@ -62,14 +61,30 @@ class ArtifactMetadata:
         for name, allowed in (("role", ROLES), ("format", FORMATS), ("precision", precisions)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"metadata {name}={getattr(self, name)!r}; accepted: {', '.join(allowed)}")
-        for name in ("batch", "height", "width"):
-            low, opt, high = getattr(self, name)
-            if not 1 <= low <= opt <= high:
-                raise ValueError(f"metadata {name} range {getattr(self, name)} must satisfy 1 <= min <= opt <= max")
+        for name in RANGE_FIELDS:
+            object.__setattr__(self, name, Range.of(getattr(self, name), f"metadata {name} range"))
+
+    @classmethod
+    def for_graph(cls, role: str, fmt: str, precision: str, config: GeneratorConfig, io, shapes: Shapes,
+                  **extra: Any) -> ArtifactMetadata:
+        """The metadata of an exported graph: its contract IO (`contract.generator_io` / `encoder_io`) over its
+        resolved shapes (an encoder's height and width: STYLE_SIZE)."""
+        inputs, outputs = io
+        return cls(role, fmt, precision, config, inputs, outputs, shapes.batch, shapes.height, shapes.width,
+                   **extra)
+
+    @property
+    def shapes(self) -> Shapes:
+        return Shapes(self.batch, self.height, self.width)
+
+    @property
+    def ranges(self) -> dict[str, Range]:
+        """Each dynamic dimension's name (the contract's) -> its range."""
+        return dim_ranges(self.role, self.batch, self.height, self.width)
 
     @property
     def dynamic_size(self) -> bool:
-        return self.height[0] != self.height[2] or self.width[0] != self.width[2]
+        return self.shapes.dynamic_size
 
     @property
     def input_names(self) -> list[str]:
@@ -78,12 +93,12 @@ class ArtifactMetadata:
     @property
     def takes_instance(self) -> bool:
         """Whether the generator takes instance ids (its instance-edge channel)."""
-        return "instance" in self.input_names
+        return INSTANCE in self.input_names
 
     @property
     def z_dim(self) -> int | None:
         """Length of the style vector the generator takes, None without a style path."""
-        return next((int(t.shape[1]) for t in self.inputs if t.name == "z"), None)
+        return next((int(t.shape[1]) for t in self.inputs if t.name == Z), None)
 
     @property
     def size_step(self) -> int:
@@ -91,7 +106,7 @@ class ArtifactMetadata:
         unknown, the largest step every recorded size shares (a multiple of the stride)."""
         if self.config is not None:
             return self.config.stride
-        return math.gcd(*self.height, *self.width)
+        return math.gcd(*self.height.to_list(), *self.width.to_list())
 
     # ---------------------------------------------------------------- (de)serialization
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +114,10 @@ class ArtifactMetadata:
             raise ValueError("metadata described from an artifact's IO is not written out: re-export the artifact")
         data = asdict(self)
         data["config"] = self.config.to_dict()
+        data["inputs"] = [t.to_dict() for t in self.inputs]
+        data["outputs"] = [t.to_dict() for t in self.outputs]
+        for name in RANGE_FIELDS:
+            data[name] = getattr(self, name).to_list()
         return data
 
     @classmethod
@@ -111,17 +130,14 @@ class ArtifactMetadata:
                              f"versions up to {SCHEMA_VERSION}: upgrade gaugan-sdk")
         known = {f.name for f in fields(cls)}
         unknown, missing = set(data) - known, {f.name for f in fields(cls) if f.name not in data} & {
-            "role", "format", "precision", "config", "inputs", "outputs", "batch", "height", "width"}
+            "role", "format", "precision", "config", "inputs", "outputs", *RANGE_FIELDS}
         if unknown or missing:
             raise ValueError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         try:
             return cls(**{**data,
                           "config": GeneratorConfig.from_dict(data["config"]),
-                          "inputs": tuple(TensorSpec(t["name"], t["dtype"], tuple(t["shape"])) for t in data["inputs"]),
-                          "outputs": tuple(TensorSpec(t["name"], t["dtype"], tuple(t["shape"]))
-                                           for t in data["outputs"]),
-                          "batch": tuple(data["batch"]), "height": tuple(data["height"]),
-                          "width": tuple(data["width"])})
+                          "inputs": tuple(TensorSpec.from_dict(t) for t in data["inputs"]),
+                          "outputs": tuple(TensorSpec.from_dict(t) for t in data["outputs"])})
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{where}: malformed metadata ({e})") from e
 
@@ -160,64 +176,36 @@ def read_sidecar(artifact: str | os.PathLike) -> ArtifactMetadata:
     return ArtifactMetadata.from_dict(data, str(path))
 
 
+
 # ---------------------------------------------------------------------------------------------- from IO alone
-# Dimension names by position for the IO tensors of the export contract (export/trace.py); None = fixed.
-LAYOUTS = {"label": ("batch", None, "height", "width"), "instance": ("batch", None, "height", "width"),
-           "z": ("batch", None), "style": ("batch", "style_height", "style_width", None),
-           "mu": ("batch", None), "logvar": ("batch", None)}
-IMAGE_LAYOUTS = {"float32": ("batch", None, "height", "width"), "uint8": ("batch", "height", "width", None)}
-UNBOUNDED_BATCH = 64  # calls split into chunks of this many maps when an artifact sets no batch limit
-
-
-def io_spec(name: str, dtype: str, shape: tuple) -> TensorSpec:
-    """A TensorSpec from what a runtime reports: dynamic dimensions (None, -1, or any symbol name) take the
-    contract's name for that position."""
-    layout = IMAGE_LAYOUTS.get(dtype) if name == "image" else LAYOUTS.get(name)
-    if layout is None or len(layout) != len(shape):
-        raise ValueError(f"IO tensor {name!r} {dtype} {tuple(shape)} is not part of the gaugan-sdk contract "
-                         f"(label, instance, z -> image; style -> mu, logvar)")
-    dims = []
-    for dim, named in zip(shape, layout):
-        fixed = isinstance(dim, int) and dim >= 0
-        if not fixed and named is None:
-            raise ValueError(f"IO tensor {name!r} has a dynamic dimension where the contract fixes one: {shape}")
-        dims.append(int(dim) if fixed else named)
-    return TensorSpec(name, dtype, tuple(dims))
-
-
 def metadata_from_io(where: str, fmt: str, inputs: list[TensorSpec], outputs: list[TensorSpec],
-                     ranges: dict[str, tuple[int, int, int]] | None = None) -> ArtifactMetadata:
-    """Metadata from an artifact's IO when it carries no other (config=None, precision "unknown").
+                     ranges: dict[str, Range] | None = None) -> ArtifactMetadata:
+    """Metadata from an artifact's IO (`contract.spec_from_runtime` specs) when it carries no other
+    (config=None, precision "unknown").
 
-    `ranges` holds the min/opt/max of dynamic dimensions ("batch", "height", "width", "style_height") where the
-    artifact records them (a TensorRT optimization profile). A dynamic batch without a range runs in chunks of
-    UNBOUNDED_BATCH; a dynamic image size without one is not enough to run: the accepted sizes are unknown."""
-    names = [t.name for t in inputs]
-    if names and names[0] == "style":
-        role, first = "encoder", inputs[0]
-        size_dims = ("style_height", "style_width")
-    elif names and names[0] == "label" and set(names) <= {"label", "instance", "z"}:
-        role, first = "generator", inputs[0]
-        size_dims = ("height", "width")
-    else:
-        raise ValueError(f"{where}: inputs {names} do not tell what this artifact is (a generator takes label"
-                         f"[, instance][, z]; a style encoder takes style)")
-    ranges = ranges or {}
+    `ranges` holds the Range of dynamic dimensions where the artifact records them (a TensorRT optimization
+    profile). A dynamic batch without a range runs in chunks of UNBOUNDED_BATCH.max; a dynamic generator size
+    without one is not enough to run: the accepted sizes are unknown. An encoder takes STYLE_SIZE."""
+    try:
+        role = role_of([t.name for t in inputs])
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    ranges, first = ranges or {}, inputs[0]
 
-    def span(dim: str) -> tuple[int, int, int]:
-        value = first.shape[LAYOUTS[first.name].index(dim)]
+    def span(dim: str) -> Range:
+        value = first.shape[first.axis_of(dim)]
         if not isinstance(value, str):
-            return value, value, value
+            return Range.fixed(value)
         if dim in ranges:
-            return tuple(int(v) for v in ranges[dim])
-        if dim == "batch":
-            return 1, 1, UNBOUNDED_BATCH
+            return Range.of(ranges[dim], f"{where}: {dim} range")
+        if dim == BATCH:
+            return UNBOUNDED_BATCH
         if role == "encoder":
             return STYLE_SIZE  # the encoder resizes any style image in-graph
         raise ValueError(f"{where}: the IO has a dynamic {dim} with no recorded range, so the sizes it accepts "
                          f"are unknown; restore its metadata (the .json sidecar gaugan-export wrote) or re-export it")
 
-    batch, height, width = (span(dim) for dim in ("batch",) + size_dims)
+    batch, height, width = (span(dim) for dim in dim_ranges(role, UNBOUNDED_BATCH, STYLE_SIZE, STYLE_SIZE))
     uint8_output = role == "generator" and bool(outputs) and outputs[0].dtype == "uint8"
     return ArtifactMetadata(role, fmt, UNKNOWN, None, tuple(inputs), tuple(outputs), batch, height, width,
                             uint8_output=uint8_output)

@@ -17,6 +17,8 @@ import numpy as np
 
 from .labels import LabelSet
 
+__all__ = ["scene_ids", "scene_layout", "scene_batch", "scene_sample", "render_scene", "Appearance", "SceneOracle"]
+
 # scene class -> candidate class names in label sets, first match wins; no match: the element is not drawn
 SCENE_CLASSES: dict[str, tuple[str, ...]] = {
     "sky": ("sky", "sky-other"),

@@ -24,12 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import SUFFIXES, Backend
+from .backends import Backend
 from .config import GeneratorConfig
+from .contract import INSTANCE, LABEL, STYLE, Z
 from .cpu import resolve_int8_mode
 from .imaging import image_to_uint8
+from .kinds import CHECKPOINT, ONNX, PT2, SUFFIXES, TENSORRT, kind_of
 from .labels import LabelSet, get_label_set, label_set_for, validate_label_ids, validate_label_ids_for
-from .metadata import PROPS_PREFIX, STYLE_SIZE, ArtifactMetadata, metadata_from_io, read_sidecar, sidecar_path
+from .metadata import PROPS_PREFIX, ArtifactMetadata, read_sidecar, sidecar_path
 
 SEARCH_DIRS = ("", "engines")
 
@@ -63,7 +65,7 @@ class Synthesizer:
     @property
     def size(self) -> tuple[int, int]:
         """The (height, width) the generator is optimized for."""
-        return self.meta.height[1], self.meta.width[1]
+        return self.meta.height.opt, self.meta.width.opt
 
     @property
     def backend(self) -> str:
@@ -87,19 +89,18 @@ class Synthesizer:
         z = self._z(count, style, seed)
         target = self._target_size(height, width)
         if device_output:
-            low, high = self.meta.batch[0], self.meta.batch[2]
-            if target != (height, width) or not low <= count <= high:
+            batch = self.meta.batch
+            if target != (height, width) or count not in batch:
                 raise ValueError(f"device_output hands out one engine call as is: {count} map(s) of {height}x"
-                                 f"{width} given, {self.path.name} takes {low}..{high} maps of "
+                                 f"{width} given, {self.path.name} takes {batch.min}..{batch.max} maps of "
                                  f"{target[0]}x{target[1]} in one call")
             return self._generate(ids, inst, z, device_output=True)
         if target != (height, width):
             ids = _resize_nearest(ids, target)
             inst = None if inst is None else _resize_nearest(inst, target)
-        images = [self._generate(ids[i:i + self.meta.batch[2]],
-                                 None if inst is None else inst[i:i + self.meta.batch[2]],
-                                 None if z is None else z[i:i + self.meta.batch[2]])
-                  for i in range(0, count, self.meta.batch[2])]
+        step = self.meta.batch.max
+        images = [self._generate(ids[i:i + step], None if inst is None else inst[i:i + step],
+                                 None if z is None else z[i:i + step]) for i in range(0, count, step)]
         image = np.concatenate(images)
         if target != (height, width):
             image = _resize_bilinear_uint8(image, (height, width))
@@ -120,10 +121,10 @@ class Synthesizer:
         style = given[None] if given.ndim == 3 else given
         if style.ndim != 4 or style.shape[-1] != 3 or min(style.shape[:3]) < 1:
             raise ValueError(f"a style image must be (H, W, 3) or (N, H, W, 3) RGB, got shape {given.shape}")
-        low, high = self.encoder_meta.height[0], self.encoder_meta.height[2]
-        if not all(low <= side <= high for side in style.shape[1:3]):
-            raise ValueError(f"style image sides {style.shape[1:3]} outside {low}..{high} pixels")
-        mu, logvar = self.encoder.run({"style": np.ascontiguousarray(style)})[:2]
+        sides = self.encoder_meta.height
+        if not all(side in sides for side in style.shape[1:3]):
+            raise ValueError(f"style image sides {style.shape[1:3]} outside {sides.min}..{sides.max} pixels")
+        mu, logvar = self.encoder.run({STYLE: np.ascontiguousarray(style)})[:2]
         return mu.astype(np.float32), logvar.astype(np.float32)
 
     def close(self) -> None:
@@ -194,29 +195,29 @@ class Synthesizer:
 
     def _target_size(self, height: int, width: int) -> tuple[int, int]:
         meta, stride = self.meta, self.meta.size_step
-        h_ok = meta.height[0] <= height <= meta.height[2] and (not meta.dynamic_size or height % stride == 0)
-        w_ok = meta.width[0] <= width <= meta.width[2] and (not meta.dynamic_size or width % stride == 0)
+        h_ok = height in meta.height and (not meta.dynamic_size or height % stride == 0)
+        w_ok = width in meta.width and (not meta.dynamic_size or width % stride == 0)
         if h_ok and w_ok:
             return height, width
-        accepted = (f"{meta.height[0]}x{meta.width[0]} .. {meta.height[2]}x{meta.width[2]} in multiples of {stride}"
-                    if meta.dynamic_size else f"{meta.height[0]}x{meta.width[0]}")
+        accepted = (f"{meta.height.min}x{meta.width.min} .. {meta.height.max}x{meta.width.max} in multiples of {stride}"
+                    if meta.dynamic_size else f"{meta.height.min}x{meta.width.min}")
         if not self.resize:
             raise ValueError(f"label map of {height}x{width} but {self.path.name} takes {accepted} (resize=False)")
         if not meta.dynamic_size:
-            return meta.height[0], meta.width[0]
+            return meta.height.min, meta.width.min
         fit = lambda v, lo, hi: int(np.clip(round(v / stride) * stride, lo, hi))  # noqa: E731
-        return fit(height, meta.height[0], meta.height[2]), fit(width, meta.width[0], meta.width[2])
+        return fit(height, meta.height.min, meta.height.max), fit(width, meta.width.min, meta.width.max)
 
     def _generate(self, ids: np.ndarray, inst: np.ndarray | None, z: np.ndarray | None,
                   device_output: bool = False):
         count = len(ids)
-        feeds = {"label": ids[:, None]}
+        feeds = {LABEL: ids[:, None]}
         if inst is not None:
-            feeds["instance"] = inst[:, None]
+            feeds[INSTANCE] = inst[:, None]
         if z is not None:
-            feeds["z"] = z
-        if count < self.meta.batch[0]:  # an artifact with a larger minimum batch: pad, then drop the padding
-            feeds = {k: np.concatenate([v, np.repeat(v[-1:], self.meta.batch[0] - count, axis=0)])
+            feeds[Z] = z
+        if count < self.meta.batch.min:  # an artifact with a larger minimum batch: pad, then drop the padding
+            feeds = {k: np.concatenate([v, np.repeat(v[-1:], self.meta.batch.min - count, axis=0)])
                      for k, v in feeds.items()}
         (image,) = self.generator.run(feeds, device_output)[:1]
         if device_output:
@@ -225,12 +226,10 @@ class Synthesizer:
 
     # ------------------------------------------------------------------ loading
     def _open(self, path: Path):
-        kind = SUFFIXES.get(path.suffix)
-        if kind == "torch":
+        if kind_of(path) is CHECKPOINT:  # through the contract's graphs, metadata from the contract
             from .backends.torch import open_checkpoint
 
-            generator, encoder, cfg, source = open_checkpoint(path, self._options["device"])
-            return generator, encoder, _checkpoint_meta(cfg, source), _checkpoint_meta(cfg, source, "encoder")
+            return open_checkpoint(path, self._options["device"])
         generator, meta = self._load(path)
         encoder = encoder_meta = None
         encoder_name = meta.encoder
@@ -254,7 +253,7 @@ class Synthesizer:
             backend = self._backend(path, meta)
             _check_sidecar(path, meta, backend)
             return backend, meta
-        if SUFFIXES[path.suffix] not in ("onnxruntime", "tensorrt"):
+        if kind_of(path) not in (ONNX, TENSORRT):
             raise FileNotFoundError(f"{path} has no metadata sidecar {sidecar_path(path).name}; re-export it with "
                                     f"gaugan-export, which writes one beside every artifact")
         backend = self._backend(path, None)
@@ -262,7 +261,7 @@ class Synthesizer:
         if any(key.startswith(PROPS_PREFIX) for key in props):
             return backend, ArtifactMetadata.from_props(props, f"{path} metadata_props")
         try:
-            meta = metadata_from_io(path.name, "onnx" if path.suffix == ".onnx" else "tensorrt", *backend.io())
+            meta = backend.io_metadata(path.name)
         except ValueError:
             backend.close()
             raise
@@ -274,13 +273,13 @@ class Synthesizer:
         return backend, meta
 
     def _backend(self, path: Path, meta: ArtifactMetadata | None) -> Backend:
-        kind, device = SUFFIXES[path.suffix], self._options["device"]
-        if kind == "onnxruntime":
+        kind, device = kind_of(path), self._options["device"]
+        if kind is ONNX:
             from .backends.onnxruntime import OnnxRuntimeBackend, providers_for
 
             providers = self._options["providers"] or providers_for(device)
             return OnnxRuntimeBackend(path, providers, self._options["threads"], int8_mode=self._options["int8_mode"])
-        if kind == "aoti":
+        if kind is PT2:
             from .backends.aoti import AOTIBackend
 
             built_for = meta.device or "cpu"
@@ -333,21 +332,6 @@ def _check_sidecar(path: Path, meta: ArtifactMetadata, backend: Backend) -> None
                          f"the artifact has {names}. Was the sidecar copied from another export?")
 
 
-def _checkpoint_meta(cfg: GeneratorConfig, source: dict, role: str = "generator") -> ArtifactMetadata:
-    from .metadata import TensorSpec
-
-    h, w = cfg.image_size
-    if role == "encoder":
-        return ArtifactMetadata("encoder", "checkpoint", "fp32", cfg, (TensorSpec("style", "uint8", ("batch", -1, -1, 3)),),
-                                (), (1, 1, 64), STYLE_SIZE, STYLE_SIZE, source=source)
-    inputs = (TensorSpec("label", "int32", ("batch", 1, h, w)),) \
-        + ((TensorSpec("instance", "int32", ("batch", 1, h, w)),) if cfg.use_instance else ()) \
-        + ((TensorSpec("z", "float32", ("batch", cfg.z_dim)),) if cfg.use_vae else ())
-    return ArtifactMetadata("generator", "checkpoint", "fp32", cfg, inputs,
-                            (TensorSpec("image", "float32", ("batch", 3, h, w)),), (1, 1, 64), (h, h, h), (w, w, w),
-                            source=source)
-
-
 def _label_set(config: GeneratorConfig | None, given: str | LabelSet | None, artifact: str) -> LabelSet | None:
     """The label set of a model: its config's, or the one the user names (checked against the config)."""
     labels = get_label_set(given) if isinstance(given, str) else given
@@ -364,8 +348,8 @@ def _label_set(config: GeneratorConfig | None, given: str | LabelSet | None, art
 
 def _describe_io(meta: ArtifactMetadata) -> str:
     inputs = ", ".join(f"{t.name} {t.dtype} {tuple(t.shape)}" for t in meta.inputs)
-    size = f"{meta.height[0]}x{meta.width[0]}" + (f"..{meta.height[2]}x{meta.width[2]}" if meta.dynamic_size else "")
-    return f"{meta.role}: {inputs}; batch {meta.batch[0]}..{meta.batch[2]}; {size}"
+    size = f"{meta.height.min}x{meta.width.min}" + (f"..{meta.height.max}x{meta.width.max}" if meta.dynamic_size else "")
+    return f"{meta.role}: {inputs}; batch {meta.batch.min}..{meta.batch.max}; {size}"
 
 
 def _seeds(seed, count: int) -> list[int] | None:

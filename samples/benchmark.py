@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +27,10 @@ from gaugan_sdk.procedural import scene_batch
 def build_random(preset: str, overrides: list[str], formats: list[str], folder: Path) -> list[Path]:
     import torch
 
+    from export import export_checkpoint
     from gaugan_sdk.checkpoint import save_checkpoint
     from gaugan_sdk.config import GeneratorConfig, parse_overrides
+    from gaugan_sdk.kinds import EXPORT_FORMATS
     from gaugan_sdk.labels import to_semantics
     from gaugan_sdk.models import ConvEncoder, SPADEGenerator, recalibrate_batchnorm
 
@@ -46,10 +47,9 @@ def build_random(preset: str, overrides: list[str], formats: list[str], folder: 
         if fmt == "checkpoint":
             artifacts.append(checkpoint)
             continue
-        out = folder / f"{preset}.{fmt}"
-        subprocess.run(["gaugan-export", "--checkpoint", str(checkpoint), "--format", fmt, "--output", str(out),
-                        "--batch", "8", "--no-verify"], check=True, stdout=subprocess.DEVNULL)
-        artifacts.append(out)
+        output = folder / f"{preset}{EXPORT_FORMATS[fmt].suffix}"
+        result = export_checkpoint(checkpoint, format=fmt, output=output, batch=8, verify=False, verbose=False)
+        artifacts.append(result.output)
     return artifacts
 
 

@@ -16,7 +16,6 @@ Everything lands in one folder (default runs/NNNNN-quickstart), summarized in su
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from benchmark import bench  # samples/benchmark.py, beside this script
-from export.cli import main as export_main
+from export import export_checkpoint
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.procedural import SceneOracle, scene_sample
 from training import train
@@ -62,11 +61,10 @@ def main(argv: list[str] | None = None) -> dict:
     artifacts = []
     for precision in ("fp32", "fp16"):
         out = engines / f"quickstart_{precision}.onnx"
-        print(f"[2/4] gaugan-export --engine {precision} --format onnx --output {out}", flush=True)
-        if export_main(["--checkpoint", str(checkpoint), "--engine", precision, "--format", "onnx",
-                        "--output", str(out), "--batch", "8", "--calib-count", "8"]) != 0:
-            sys.exit(f"export to {out} failed (see above)")
-        artifacts.append(out)
+        print(f"[2/4] export_checkpoint(..., format='onnx', precision='{precision}', output='{out}')", flush=True)
+        result = export_checkpoint(checkpoint, format="onnx", precision=precision, output=out, batch=8,
+                                   calib_count=8)  # raises, naming the failed check, if verification fails
+        artifacts.append(result.output)
     t_export = time.perf_counter()
 
     # 3. synthesize held-out masks ----------------------------------------------------------------

@@ -127,3 +127,38 @@ def test_the_import_scanner_sees_what_it_must(tmp_path, source, expected):
     path = tmp_path / "probe.py"
     path.write_text(source)
     assert imports(path, module_level_only=True, module="gaugan_sdk.probe") == expected
+
+
+def test_contract_and_kinds_import_only_the_standard_library():
+    """The contract is read by every runtime (TensorRT, ONNX Runtime) and exporter: not even numpy."""
+    for name in ("contract", "kinds"):
+        path = ROOT / "gaugan_sdk" / f"{name}.py"
+        third_party = [m for m in imports(path, module_level_only=False) if m.split(".")[0] not in
+                       sys.stdlib_module_names and not m.startswith("gaugan_sdk")]
+        assert not third_party, (name, third_party)
+
+
+def public_names(module: str) -> set[str] | None:
+    """A module's `__all__` (None when it has none: then nothing in it is public)."""
+    import importlib
+
+    return set(getattr(importlib.import_module(module), "__all__", ())) or None
+
+
+def test_samples_use_public_names_only():
+    """Every name a sample imports from the SDK is in its module's `__all__`, from a module without a private
+    (underscore) part: the samples are what users copy."""
+    offenders = []
+    for path in sorted((ROOT / "samples").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module.split(".")[0] in (
+                    "gaugan_sdk", "export", "training"):
+                names = public_names(node.module)
+                for alias in node.names:
+                    if any(p.startswith("_") for p in node.module.split(".")) or not names or alias.name not in names:
+                        offenders.append(f"{path.relative_to(ROOT)}: from {node.module} import {alias.name}")
+            elif isinstance(node, ast.Import):
+                offenders += [f"{path.relative_to(ROOT)}: import {a.name}" for a in node.names
+                              if a.name.split(".")[0] in ("gaugan_sdk", "export", "training")
+                              and public_names(a.name) is None]
+    assert not offenders, offenders

@@ -17,18 +17,18 @@ from PIL import Image
 from conftest import random_labels, tiny_config
 from export.calibration import calibration_masks
 from export.cli import main as export_main
-from export.graph import EncoderGraph, GeneratorGraph
-from gaugan_sdk.models.semantics import semantics_tensor
 from export.precision import convert_fp16
-from export.to_pt2 import export_generator_pt2, pt2_runner
 from export.to_onnx import TRT_PARSER_OPS, _export, export_encoder, export_generator, unsupported_ops
-from export.trace import ShapeRange, TraceSpec
+from export.to_pt2 import export_generator_pt2, pt2_runner
+from export.trace import TraceSpec
 from export.verify import PsnrProbe, generator_feeds, onnx_runner, verify_encoder, verify_generator
 from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.contract import Range, Shapes, TensorSpec
 from gaugan_sdk.labels import label_set_for, to_semantics
 from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar
-from gaugan_sdk.models import ConvEncoder
+from gaugan_sdk.models import ConvEncoder, EncoderGraph, GeneratorGraph
+from gaugan_sdk.models.semantics import semantics_tensor
 from gaugan_sdk.procedural import scene_batch
 from test_models import realistic_generator
 
@@ -68,7 +68,8 @@ def test_in_graph_semantics_equal_to_semantics_bit_for_bit(preset, tmp_path):
     batch = torch.export.Dim("batch", min=1, max=8)
     h, w = torch.export.Dim("h", min=2, max=512), torch.export.Dim("w", min=2, max=512)
     shapes = {"label": {0: batch, 2: h, 3: w}, **({"instance": {0: batch, 2: h, 3: w}} if kwargs else {})}
-    model = _export(TraceSpec(module, (label_t,), kwargs, shapes, (), (), ["semantics"]))
+    semantics = TensorSpec("semantics", "float32", ("batch", cfg.semantic_nc, "height", "width"))  # not an IO
+    model = _export(TraceSpec(module, (label_t,), kwargs, shapes, (), (semantics,)))
     onnx.save(model, tmp_path / "semantics.onnx")
     run = onnx_runner(tmp_path / "semantics.onnx")
     for label, instance in cases:
@@ -90,7 +91,7 @@ def exported(tmp_path_factory):
         cfg = tiny_config(preset, **overrides)
         generator = realistic_generator(cfg)
         path = tmp_path_factory.mktemp("onnx") / f"{preset}.onnx"
-        meta = export_generator(generator, path, ShapeRange(batch=(1, 2, 4)))
+        meta = export_generator(generator, path, Shapes(batch=(1, 2, 4)))
         out[(preset, bool(overrides))] = (generator, path, meta)
     return out
 
@@ -154,7 +155,7 @@ def test_fp16_reaches_the_psnr_target(exported, preset, overrides, tmp_path):
 def test_pt2_package_reproduces_eager(preset, overrides, tmp_path):
     cfg = tiny_config(preset, **overrides)
     generator = realistic_generator(cfg)
-    meta = export_generator_pt2(generator, tmp_path / "g.pt2", ShapeRange(batch=(1, 2, 4)))
+    meta = export_generator_pt2(generator, tmp_path / "g.pt2", Shapes(batch=(1, 2, 4)))
     assert meta.format == "pt2" and meta.device == "cpu"
     labels, instances = random_labels(cfg, batch=5)
     report = verify_generator(pt2_runner(tmp_path / "g.pt2", meta), "g.pt2", meta, generator,
@@ -168,7 +169,7 @@ def test_pt2_package_reproduces_eager(preset, overrides, tmp_path):
 def test_dynamic_size_and_uint8_output(tmp_path):
     cfg = tiny_config("ade20k")
     generator = realistic_generator(cfg)
-    meta = export_generator(generator, tmp_path / "d.onnx", ShapeRange(height=(64, 64, 192), width=(64, 128, 256)),
+    meta = export_generator(generator, tmp_path / "d.onnx", Shapes(height=(64, 64, 192), width=(64, 128, 256)),
                             uint8_output=True)
     assert meta.dynamic_size and meta.outputs[0].dtype == "uint8"
     run = onnx_runner(tmp_path / "d.onnx")
@@ -184,11 +185,11 @@ def test_dynamic_size_and_uint8_output(tmp_path):
 def test_shape_range_errors():
     cfg = tiny_config("cityscapes")
     with pytest.raises(ValueError, match="multiples of its stride 64, at least 128"):
-        ShapeRange(height=(100, 128, 256)).resolved(cfg)
+        Shapes(height=(100, 128, 256)).resolved(cfg)
     with pytest.raises(ValueError, match="min <= opt <= max"):
-        ShapeRange(batch=(4, 1, 8)).resolved(cfg)
+        Shapes(batch=(4, 1, 8)).resolved(cfg)
     with pytest.raises(ValueError, match="fixed latent grid"):
-        ShapeRange(height=(128, 128, 256)).resolved(tiny_config("cityscapes", use_vae=True))
+        Shapes(height=(128, 128, 256)).resolved(tiny_config("cityscapes", use_vae=True))
 
 
 def test_encoder_export_uint8_any_size(tmp_path):
@@ -272,7 +273,7 @@ def test_cli_fp16_onnx_with_style_encoder(checkpoints, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["coco.onnx", "coco.onnx.json", "coco.onnx.verify.json",
                                                      "coco_encoder.onnx", "coco_encoder.onnx.json"]
     meta = read_sidecar(out / "coco.onnx")
-    assert meta.precision == "fp16" and meta.encoder == "coco_encoder.onnx" and meta.batch == (1, 4, 4)
+    assert meta.precision == "fp16" and meta.encoder == "coco_encoder.onnx" and meta.batch == Range(1, 4, 4)
     assert meta.source["kind"] == "gaugan-sdk" and len(meta.source["sha256"]["checkpoint"]) == 64
     reports = json.loads((out / "coco.onnx.verify.json").read_text())
     assert [r["role"] for r in reports] == ["generator", "encoder"] and all(r["passed"] for r in reports)
@@ -379,7 +380,7 @@ def test_real_size_cityscapes_exports_to_onnx_fp32_and_fp16(tmp_path):
     """Random weights at the real geometry (93M parameters, 256x512); numbers printed for the notes."""
     cfg = GeneratorConfig.preset("cityscapes")
     generator = realistic_generator(cfg)
-    meta = export_generator(generator, tmp_path / "city.onnx", ShapeRange(batch=(1, 1, 2)))
+    meta = export_generator(generator, tmp_path / "city.onnx", Shapes(batch=(1, 1, 2)))
     labels, instances = scene_batch(0, 2, *cfg.image_size, label_set_for(cfg))
     feeds = generator_feeds(meta, labels, instances)
     fp32 = verify_generator(onnx_runner(tmp_path / "city.onnx"), "city.onnx", meta, generator, feeds)

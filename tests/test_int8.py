@@ -166,7 +166,7 @@ def test_runtime_int8_modes_exact_meets_the_target_and_fused_differs(int8_artifa
     labels, _ = scene_batch(77, 4, *meta.config.image_size, label_set_for(meta.config))
     import torch
 
-    from export.graph import GeneratorGraph
+    from gaugan_sdk.models import GeneratorGraph
 
     with torch.no_grad():
         ids = torch.from_numpy(labels[:, None].astype(np.int32))
@@ -204,15 +204,15 @@ def test_runtime_auto_mode_follows_the_cpu_and_warns_once(int8_artifact, flags, 
 def test_real_size_cityscapes_int8_default_reaches_the_target(tmp_path):
     """The default int8 export (32 procedural calibration masks, exact Q/DQ) of the full cityscapes generator,
     random weights with recalibrated batch norm, meets the target on held-out masks."""
-    from export.cli import apply_precision
+    from export.precision import apply_precision
     from export.to_onnx import export_generator
-    from export.trace import ShapeRange
+    from gaugan_sdk.contract import Shapes
     from gaugan_sdk.config import GeneratorConfig
     from test_models import realistic_generator
 
     cfg = GeneratorConfig.preset("cityscapes")
     generator = realistic_generator(cfg)
-    meta = export_generator(generator, tmp_path / "city.onnx", ShapeRange(batch=(1, 1, 2)))
+    meta = export_generator(generator, tmp_path / "city.onnx", Shapes(batch=(1, 1, 2)))
     calib = calibration_feeds(meta, count=INT8_MASKS)
     int8, report = apply_precision(tmp_path / "city.onnx", tmp_path / "city8.onnx", meta, "int8", calib)
     print("; ".join(report.notes))

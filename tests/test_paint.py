@@ -19,7 +19,7 @@ from PIL import Image
 
 from conftest import tiny_config
 from export.to_onnx import export_encoder, export_generator
-from export.trace import ShapeRange
+from gaugan_sdk.contract import Shapes
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.metadata import write_sidecar
 from gaugan_sdk.models import ConvEncoder
@@ -49,7 +49,7 @@ def model(tmp_path_factory) -> Path:
     generator = realistic_generator(cfg)
     torch.manual_seed(1)
     encoder = ConvEncoder(cfg).eval()
-    meta = export_generator(generator, folder / "city.onnx", ShapeRange(batch=(1, 1, 2)),
+    meta = export_generator(generator, folder / "city.onnx", Shapes(batch=(1, 1, 2)),
                             encoder_file="city_encoder.onnx")
     write_sidecar(folder / "city.onnx", meta)
     write_sidecar(folder / "city_encoder.onnx", export_encoder(encoder, folder / "city_encoder.onnx"))

@@ -16,7 +16,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_readme_examples_run(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     folder = tmp_path / "checkpoints" / "cityscapes_pretrained"
     folder.mkdir(parents=True)
     torch.manual_seed(0)
@@ -43,7 +43,7 @@ def test_readme_synthesizer_example_runs(tmp_path, monkeypatch):
     from gaugan_sdk.models import ConvEncoder
     from test_models import realistic_generator
 
-    block = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)[2]
+    block = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)[3]
     cfg = tiny_config("cityscapes", use_vae=True)
     (tmp_path / "engines").mkdir()
     generator_meta = export_generator(realistic_generator(cfg), tmp_path / "engines" / "city.onnx",
@@ -59,3 +59,23 @@ def test_readme_synthesizer_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md runtime block", "exec"), namespace)
     assert namespace["img"].shape == (64, 128, 3) and namespace["imgs"].shape == (3, 64, 128, 3)
+
+
+def test_readme_export_api_example_runs(tmp_path, monkeypatch):
+    """The export_checkpoint block, on a tiny cityscapes checkpoint at the path it names."""
+    from conftest import tiny_config
+    from gaugan_sdk.checkpoint import save_checkpoint
+    from test_models import realistic_generator
+
+    block = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)[2]
+    cfg = tiny_config("cityscapes")
+    checkpoint = tmp_path / "runs" / "00003-city" / "checkpoints" / "iter_0050000.pt"
+    checkpoint.parent.mkdir(parents=True)
+    save_checkpoint(checkpoint, cfg, realistic_generator(cfg))
+    (tmp_path / "engines").mkdir()
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md export block", "exec"), namespace)
+    result = namespace["result"]
+    assert result.output == Path("engines/city.onnx") and result.output.is_file()
+    assert result.verification[0].passed and result.metadata[0].precision == "fp16"

@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import tiny_config
 from export.to_onnx import export_generator
-from export.trace import ShapeRange
+from gaugan_sdk.contract import Shapes
 from gaugan_sdk.labels import get_label_set
 from gaugan_sdk.metadata import write_sidecar
 from gaugan_sdk.procedural import scene_batch
@@ -36,7 +36,7 @@ def artifact(tmp_path_factory) -> Path:
     cfg = tiny_config("cityscapes").replace(label_set="procedural", label_nc=8)
     folder = tmp_path_factory.mktemp("video")
     path = folder / "procedural.onnx"
-    write_sidecar(path, export_generator(realistic_generator(cfg), path, ShapeRange(batch=(1, 1, 2))))
+    write_sidecar(path, export_generator(realistic_generator(cfg), path, Shapes(batch=(1, 1, 2))))
     return path
 
 

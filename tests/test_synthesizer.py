@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from conftest import random_labels, tiny_config
-from export.graph import GeneratorGraph
+from gaugan_sdk.models import GeneratorGraph
 from export.to_onnx import export_encoder, export_generator
 from export.to_pt2 import export_generator_pt2
-from export.trace import ShapeRange
+from gaugan_sdk.contract import Shapes
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.imaging import image_to_uint8, uint8_to_image
@@ -38,14 +38,14 @@ def models(tmp_path_factory):
         torch.manual_seed(1)
         encoder = ConvEncoder(cfg).eval() if cfg.use_vae else None
         save_checkpoint(folder / f"{name}.pt", cfg, generator, encoder)
-        meta = export_generator(generator, folder / f"{name}.onnx", ShapeRange(batch=(1, 2, 4)),
+        meta = export_generator(generator, folder / f"{name}.onnx", Shapes(batch=(1, 2, 4)),
                                 encoder_file=f"{name}_encoder.onnx" if encoder else None)
         write_sidecar(folder / f"{name}.onnx", meta)
         if encoder is not None:
             write_sidecar(folder / f"{name}_encoder.onnx", export_encoder(encoder, folder / f"{name}_encoder.onnx"))
         out[name] = dict(cfg=cfg, generator=generator, encoder=encoder, onnx=folder / f"{name}.onnx",
                          checkpoint=folder / f"{name}.pt")
-    meta = export_generator_pt2(out["city"]["generator"], folder / "city.pt2", ShapeRange(batch=(1, 2, 4)))
+    meta = export_generator_pt2(out["city"]["generator"], folder / "city.pt2", Shapes(batch=(1, 2, 4)))
     write_sidecar(folder / "city.pt2", meta)
     out["city"]["pt2"] = folder / "city.pt2"
     return out
@@ -214,7 +214,7 @@ def test_benchmark_sample_runs_side_by_side(models, capsys):
 def test_fixed_batch_artifacts_and_warmup(models, tmp_path):
     """An artifact exported for exactly batch 2 still serves one map (padded), and warm-up keeps quiet."""
     model = models["city"]
-    meta = export_generator(model["generator"], tmp_path / "b2.onnx", ShapeRange(batch=(2, 2, 2)))
+    meta = export_generator(model["generator"], tmp_path / "b2.onnx", Shapes(batch=(2, 2, 2)))
     write_sidecar(tmp_path / "b2.onnx", meta)
     labels, instance = random_labels(model["cfg"], batch=3)
     syn = Synthesizer(tmp_path / "b2.onnx", warmup=1)
@@ -310,22 +310,25 @@ def test_artifacts_without_metadata_run_from_their_io(models, tmp_path):
 def test_metadata_from_tensorrt_style_io():
     """What a plan without sidecar reports (-1 dims, profile 0 ranges), turned into metadata; and the IO that
     is not enough."""
-    from gaugan_sdk.metadata import io_spec, metadata_from_io
+    from gaugan_sdk.contract import Range, spec_from_runtime
+    from gaugan_sdk.metadata import metadata_from_io
 
-    inputs = [io_spec("label", "int32", (-1, 1, -1, -1)), io_spec("instance", "int32", (-1, 1, -1, -1)),
-              io_spec("z", "float32", (-1, 256))]
-    outputs = [io_spec("image", "uint8", (-1, -1, -1, 3))]
-    ranges = {"batch": (1, 4, 8), "height": (128, 256, 512), "width": (256, 512, 1024)}
+    inputs = [spec_from_runtime("label", "int32", (-1, 1, -1, -1)),
+              spec_from_runtime("instance", "int32", (-1, 1, -1, -1)), spec_from_runtime("z", "float32", (-1, 256))]
+    outputs = [spec_from_runtime("image", "uint8", (-1, -1, -1, 3))]
+    ranges = {"batch": Range(1, 4, 8), "height": Range(128, 256, 512), "width": Range(256, 512, 1024)}
     meta = metadata_from_io("city.plan", "tensorrt", inputs, outputs, ranges)
     assert (meta.role, meta.config, meta.precision, meta.uint8_output) == ("generator", None, "unknown", True)
-    assert (meta.batch, meta.height, meta.width, meta.z_dim) == ((1, 4, 8), (128, 256, 512), (256, 512, 1024), 256)
+    assert (meta.batch, meta.height, meta.width, meta.z_dim) == (*ranges.values(), 256)
     assert meta.size_step == 128 and meta.inputs[0].shape == ("batch", 1, "height", "width")
     with pytest.raises(ValueError, match="dynamic height with no recorded range"):
-        metadata_from_io("city.onnx", "onnx", inputs, outputs, {"batch": (1, 1, 8)})
+        metadata_from_io("city.onnx", "onnx", inputs, outputs, {"batch": Range(1, 1, 8)})
     with pytest.raises(ValueError, match=r"inputs \['mask'\] do not tell what this artifact is"):
         metadata_from_io("x.plan", "tensorrt", [TensorSpec("mask", "float32", (1, 36, 64, 64))], outputs)
-    with pytest.raises(ValueError, match=r"IO tensor 'label' int32 \(1, 64, 64\) is not part of the gaugan-sdk"):
-        io_spec("label", "int32", (1, 64, 64))
+    with pytest.raises(ValueError, match=r"IO tensor 'label' int32 \(1, 64, 64\) has rank 3; the contract's label"):
+        spec_from_runtime("label", "int32", (1, 64, 64))
+    with pytest.raises(ValueError, match=r"IO tensor 'mask' float32 is not part of the gaugan-sdk contract"):
+        spec_from_runtime("mask", "float32", (1, 36, 64, 64))
     with pytest.raises(ValueError, match="is not written out"):
         meta.to_json()
 

@@ -132,11 +132,11 @@ def test_build_plan_from_an_exported_onnx(tmp_path):
     from conftest import tiny_config
     from export.tensorrt import build_plan
     from export.to_onnx import export_generator
-    from export.trace import ShapeRange
+    from gaugan_sdk.contract import Shapes
     from test_models import realistic_generator
 
     cfg = tiny_config("cityscapes")
-    meta = export_generator(realistic_generator(cfg), tmp_path / "g.onnx", ShapeRange(batch=(1, 2, 4)))
+    meta = export_generator(realistic_generator(cfg), tmp_path / "g.onnx", Shapes(batch=(1, 2, 4)))
     plan_meta = build_plan(tmp_path / "g.onnx", tmp_path / "g.plan", meta, workspace_gb=1,
                            timing_cache=tmp_path / "timing.cache")
     assert plan_meta.format == "tensorrt" and plan_meta.tensorrt["version"] == trt.__version__
@@ -165,12 +165,12 @@ def test_without_tensorrt_a_plan_fails_with_the_install_hint(tmp_path):
         pytest.skip("TensorRT is installed here")
     from conftest import tiny_config
     from gaugan_sdk import Synthesizer
-    from gaugan_sdk.metadata import ArtifactMetadata, TensorSpec, write_sidecar
+    from gaugan_sdk.contract import Shapes, generator_io
+    from gaugan_sdk.metadata import ArtifactMetadata, write_sidecar
 
     cfg = tiny_config("ade20k")
-    h, w = cfg.image_size
-    meta = ArtifactMetadata("generator", "tensorrt", "fp16", cfg, (TensorSpec("label", "int32", ("batch", 1, h, w)),),
-                            (TensorSpec("image", "float32", ("batch", 3, h, w)),), (1, 1, 4), (h, h, h), (w, w, w))
+    shapes = Shapes(batch=(1, 1, 4)).resolved(cfg)
+    meta = ArtifactMetadata.for_graph("generator", "tensorrt", "fp16", cfg, generator_io(cfg, shapes), shapes)
     (tmp_path / "m.plan").write_bytes(b"not a plan")
     write_sidecar(tmp_path / "m.plan", meta)
     with pytest.raises(ImportError, match=r"running TensorRT plans needs the 'tensorrt' package: pip install"):

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 
 from conftest import tiny_config
-from export.trace import STYLE_SIZE
 from export.triton import ensemble_config, model_config, write_repository
-from gaugan_sdk.metadata import ArtifactMetadata, TensorSpec
+from gaugan_sdk.contract import STYLE_SIZE, Range, Shapes, encoder_io, generator_io
+from gaugan_sdk.metadata import ArtifactMetadata
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
                                        reason="tritonclient (Triton's ModelConfig protobuf) is not installed")
@@ -23,17 +23,11 @@ def parse(text: str):
 
 def metas(fmt: str = "onnx"):
     cfg = tiny_config("coco", use_vae=True)
-    h, w = cfg.image_size
-    generator = ArtifactMetadata(
-        "generator", fmt, "fp16", cfg,
-        (TensorSpec("label", "int32", ("batch", 1, h, w)), TensorSpec("instance", "int32", ("batch", 1, h, w)),
-         TensorSpec("z", "float32", ("batch", cfg.z_dim))),
-        (TensorSpec("image", "float32", ("batch", 3, h, w)),), (1, 4, 8), (h, h, h), (w, w, w),
-        encoder="m_encoder.onnx")
-    encoder = ArtifactMetadata(
-        "encoder", fmt, "fp16", cfg, (TensorSpec("style", "uint8", ("batch", "style_height", "style_width", 3)),),
-        (TensorSpec("mu", "float32", ("batch", cfg.z_dim)), TensorSpec("logvar", "float32", ("batch", cfg.z_dim))),
-        (1, 1, 8), STYLE_SIZE, STYLE_SIZE)
+    shapes = Shapes(Range(1, 4, 8)).resolved(cfg)
+    generator = ArtifactMetadata.for_graph("generator", fmt, "fp16", cfg, generator_io(cfg, shapes), shapes,
+                                           encoder="m_encoder.onnx")
+    encoder = ArtifactMetadata.for_graph("encoder", fmt, "fp16", cfg, encoder_io(cfg.z_dim, Range(1, 1, 8)),
+                                         Shapes(Range(1, 1, 8), STYLE_SIZE, STYLE_SIZE))
     return generator, encoder
 
 

@@ -13,3 +13,5 @@
 
 Depends on `gaugan_sdk` (models, labels, checkpoint format); never on `export`.
 """
+
+__all__ = ["train"]  # the command's module; the rest are used through it (and by the tests)

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+__all__ = ["ConfusionMatrix", "torchscript_segmenter", "InceptionFeatures", "frechet_distance"]
+
 # ---------------------------------------------------------------------------------------------- mIoU
 
 

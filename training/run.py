@@ -25,6 +25,11 @@ from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.imaging import image_to_uint8
 from gaugan_sdk.labels import LabelSet
 
+__all__ = [
+    "new_run_dir", "write_json", "checkpoint_path", "save_training_checkpoint", "list_checkpoints",
+    "resolve_resume", "load_training_checkpoint", "Progress", "Board", "tensor_to_uint8", "image_grid"
+]
+
 KEEP = 3
 _CHECKPOINT = re.compile(r"^iter_(\d+)\.pt$")
 

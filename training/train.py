@@ -26,6 +26,8 @@ from .metrics import ConfusionMatrix, InceptionFeatures, frechet_distance, torch
 from .options import TrainOptions, build_parser, options_from_args
 from .trainer import Trainer
 
+__all__ = ["main", "train", "Evaluator"]
+
 
 def main(argv: list[str] | None = None) -> Path | None:
     args = build_parser().parse_args(argv)

@@ -1,8 +1,6 @@
-"""Backends, one file each, chosen by artifact suffix; each imports its library only when it is opened."""
+"""Backends, one file each, chosen by artifact kind (`gaugan_sdk.kinds`); each imports its library only when it
+is opened."""
 
-from .base import Backend
+from .base import Backend, DeviceArray
 
-SUFFIXES = {".onnx": "onnxruntime", ".plan": "tensorrt", ".engine": "tensorrt", ".pt2": "aoti",
-            ".pt": "torch", ".pth": "torch"}
-
-__all__ = ["Backend", "SUFFIXES"]
+__all__ = ["Backend", "DeviceArray"]

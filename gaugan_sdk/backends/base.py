@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..metadata import TensorSpec
+from ..contract import Range, TensorSpec
+from ..kinds import ArtifactKind
+from ..metadata import ArtifactMetadata, metadata_from_io
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,11 @@ class DeviceArray:
 class Backend(ABC):
     """One loaded artifact (a generator or a style encoder)."""
 
-    name: str = "backend"
+    kind: ArtifactKind  # what it runs (gaugan_sdk.kinds)
+
+    @property
+    def name(self) -> str:
+        return self.kind.backend
 
     @abstractmethod
     def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
@@ -53,10 +59,17 @@ class Backend(ABC):
         """Key/value metadata stored inside the artifact (ONNX metadata_props); empty where there is none."""
         return {}
 
-    def io(self) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, tuple[int, int, int]]]:
+    def io(self) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, Range]]:
         """What the artifact itself says of its IO: input and output specs (dynamic dimensions named by the
-        contract, metadata.io_spec) and the min/opt/max of those dimensions where it records them."""
+        contract, `contract.spec_from_runtime`) and the ranges of those dimensions where it records them."""
         raise NotImplementedError(f"{self.name} artifacts do not describe their IO: their metadata is needed")
+
+    def io_metadata(self, where: str) -> ArtifactMetadata:
+        """Metadata from the artifact's IO alone (`metadata.metadata_from_io`), for one that carries no other;
+        derived once per backend."""
+        if getattr(self, "_io_metadata", None) is None:
+            self._io_metadata = metadata_from_io(where, self.kind.name, *self.io())
+        return self._io_metadata
 
     def close(self) -> None:  # noqa: B027 (a no-op where there is nothing to free)
         """Free the artifact's memory (device memory for GPU backends)."""

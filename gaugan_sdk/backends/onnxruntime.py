@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..cpu import resolve_int8_mode
-from ..metadata import TensorSpec, io_spec
+from ..contract import Range, TensorSpec, spec_from_runtime
+from ..kinds import ONNX
 from .base import Backend, DeviceArray, missing_library
 
 ONNX_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int32)": "int32",
@@ -38,7 +39,7 @@ def providers_for(device: str | None) -> list[str] | None:
 
 
 class OnnxRuntimeBackend(Backend):
-    name = "onnxruntime"
+    kind = ONNX
 
     def __init__(self, path: str | Path, providers: list[str] | None = None, threads: int | None = None,
                  io_binding: bool | None = None, int8_mode: str = "auto"):
@@ -104,10 +105,10 @@ class OnnxRuntimeBackend(Backend):
     def metadata_props(self) -> dict[str, str]:
         return dict(self.session.get_modelmeta().custom_metadata_map)
 
-    def io(self) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, tuple[int, int, int]]]:
+    def io(self) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, Range]]:
         """ONNX records dynamic dimensions by name only (no range)."""
         def spec(arg) -> TensorSpec:
-            return io_spec(arg.name, ONNX_TYPES.get(arg.type, arg.type), tuple(arg.shape))
+            return spec_from_runtime(arg.name, ONNX_TYPES.get(arg.type, arg.type), tuple(arg.shape))
 
         return [spec(a) for a in self.session.get_inputs()], [spec(a) for a in self.session.get_outputs()], {}
 

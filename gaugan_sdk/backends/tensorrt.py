@@ -1,8 +1,9 @@
 """TensorRT backend (10.x / 11.x name-based API) with cuda-python for memory: no torch.
 
 One execution context; per call set_input_shape + set_tensor_address for every IO tensor and
-execute_async_v3 on one stream. Device buffers are sized once from the optimization profile's max shapes,
-inputs are staged through pinned host memory.
+execute_async_v3 on one stream. Device buffers are sized once, at the max shapes of the metadata's ranges (the
+ranges the plan's optimization profile was built from: `contract.TensorSpec.shape_at`); inputs are staged
+through pinned host memory.
 
 NOT EXECUTED in this workplace (TensorRT does not install here). The plan/machine compatibility check is pure
 Python and tested; every `trt.` name is checked against the 10.x and 11.x bindings by the tests.
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metadata import ArtifactMetadata, TensorSpec, io_spec, metadata_from_io
+from ..contract import Range, TensorSpec, spec_from_runtime
+from ..kinds import TENSORRT
+from ..metadata import ArtifactMetadata
 from .base import Backend, DeviceArray, missing_library
 
 
@@ -43,7 +46,7 @@ def plan_mismatch(built: dict | None, here: dict, plan: str, source: dict | None
 
 
 class TensorRTBackend(Backend):
-    name = "tensorrt"
+    kind = TENSORRT
 
     def __init__(self, path: str | Path, meta: ArtifactMetadata | None):
         """`meta` None: a plan without its sidecar, described from its own IO (see io())."""
@@ -70,33 +73,32 @@ class TensorRTBackend(Backend):
                              f"TensorRT version or GPU than TensorRT {trt.__version__} here: rebuild it with "
                              f"gaugan-export --format trt)")
         self.engine = engine
-        self.meta = meta or metadata_from_io(Path(path).name, "tensorrt", *self.io())
+        self.meta = meta or self.io_metadata(Path(path).name)  # the plan's own IO when it has no sidecar
         self.context = engine.create_execution_context()
         _, self.stream = cudart.cudaStreamCreate()
         self.buffers: dict[str, tuple[int, int, np.ndarray]] = {}  # name -> (device ptr, host ptr, host view)
-        self.inputs, self.outputs = [], []
-        for i in range(engine.num_io_tensors):
-            name = engine.get_tensor_name(i)
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        self.inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if n not in self.inputs]
+        specs = {t.name: t for t in (*self.meta.inputs, *self.meta.outputs)}
+        if set(specs) != set(names):
+            raise ValueError(f"the metadata of {Path(path).name} names the tensors {sorted(specs)}, the plan has "
+                             f"{sorted(names)}. Was the sidecar copied from another export?")
+        for name in names:
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-                self.inputs.append(name)
-                shape = tuple(engine.get_tensor_profile_shape(name, 0)[2])  # the profile's max
-            else:
-                self.outputs.append(name)
-                shape = self._max_output_shape(name)
-            self._allocate(name, shape, dtype)
+            self._allocate(name, specs[name].shape_at(self.meta.ranges, "max"), dtype)
 
     def input_names(self) -> list[str]:
         return list(self.inputs)
 
-    def io(self) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, tuple[int, int, int]]]:
+    def io(self) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, Range]]:
         """IO from the engine: -1 dimensions are dynamic, their min/opt/max from optimization profile 0."""
         trt, engine = self.trt, self.engine
         inputs, outputs, ranges = [], [], {}
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name
-            spec = io_spec(name, dtype, tuple(engine.get_tensor_shape(name)))
+            spec = spec_from_runtime(name, dtype, tuple(engine.get_tensor_shape(name)))
             if engine.get_tensor_mode(name) != trt.TensorIOMode.INPUT:
                 outputs.append(spec)
                 continue
@@ -104,7 +106,7 @@ class TensorRTBackend(Backend):
             low, opt, high = engine.get_tensor_profile_shape(name, 0)
             for axis, dim in enumerate(spec.shape):
                 if isinstance(dim, str):
-                    ranges[dim] = (int(low[axis]), int(opt[axis]), int(high[axis]))
+                    ranges[dim] = Range(int(low[axis]), int(opt[axis]), int(high[axis]))
         return inputs, outputs, ranges
 
     def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
@@ -153,8 +155,3 @@ class TensorRTBackend(Backend):
         _, host = self.cudart.cudaMallocHost(nbytes)  # pinned: asynchronous copies
         raw = (ctypes.c_byte * nbytes).from_address(host)
         self.buffers[name] = (device, host, np.frombuffer(raw, dtype=dtype))
-
-    def _max_output_shape(self, name: str) -> tuple[int, ...]:
-        (spec,) = [t for t in self.meta.outputs if t.name == name]
-        ranges = {"batch": self.meta.batch[2], "height": self.meta.height[2], "width": self.meta.width[2]}
-        return tuple(ranges.get(d, 1) if isinstance(d, str) else d for d in spec.shape)

@@ -1,38 +1,38 @@
 """Eager PyTorch backend for our checkpoints (.pt / .pth): parity runs and users without exported engines.
 
-It takes the same inputs as the exported graphs (int32 ids, uint8 styles) and computes the model input with
-the numpy reference `labels.to_semantics`, so all backends answer the same question.
+A checkpoint runs through the contract's graphs (`gaugan_sdk.models.GeneratorGraph` / `EncoderGraph`), the very
+modules every exporter traces: the same int32 ids and uint8 styles in, the in-graph one-hot, the same outputs.
+`TorchModuleBackend` runs any torch callable that takes the contract's inputs by name (AOTInductor packages too).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..config import GeneratorConfig
-from ..imaging import uint8_to_image
-from ..labels import to_semantics
-from .base import Backend
+from ..contract import STYLE_SIZE, UNBOUNDED_BATCH, Shapes, encoder_io, generator_io
+from ..kinds import CHECKPOINT
+from ..metadata import ArtifactMetadata
+from .base import Backend, missing_library
 
 
-class TorchBackend(Backend):
-    name = "torch"
+class TorchModuleBackend(Backend):
+    """A torch callable over the contract's inputs: named numpy feeds in, numpy (or torch, device_output) out."""
 
-    def __init__(self, module, cfg: GeneratorConfig, role: str, device: str):
-        import torch
+    kind = CHECKPOINT
 
-        self.torch, self.module, self.cfg, self.role, self.device = torch, module.to(device).eval(), cfg, role, device
+    def __init__(self, module, names: list[str], device: str):
+        try:
+            import torch
+        except ImportError:
+            raise missing_library("torch", "export", f"running {self.kind.name} artifacts") from None
+        self.torch, self.module, self.names, self.device = torch, module, list(names), device
 
     def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
         torch = self.torch
+        tensors = [torch.from_numpy(np.ascontiguousarray(feeds[n])).to(self.device) for n in self.names]
         with torch.no_grad():
-            if self.role == "encoder":
-                style = torch.from_numpy(uint8_to_image(feeds["style"])).to(self.device)
-                outputs = list(self.module(style))
-            else:
-                instance = feeds["instance"][:, 0] if "instance" in feeds else None
-                semantics = torch.from_numpy(to_semantics(feeds["label"][:, 0], instance, self.cfg)).to(self.device)
-                z = torch.from_numpy(feeds["z"]).to(self.device) if "z" in feeds else None
-                outputs = [self.module(semantics, z).float()]
+            out = self.module(tensors[0], **dict(zip(self.names[1:], tensors[1:])))
+        outputs = list(out) if isinstance(out, (tuple, list)) else [out]
         return outputs if device_output else [t.cpu().numpy() for t in outputs]
 
     def close(self) -> None:
@@ -40,13 +40,24 @@ class TorchBackend(Backend):
 
 
 def open_checkpoint(path, device: str | None = None, config=None):
-    """(generator backend, encoder backend or None, config, source) from a checkpoint file or NVlabs folder."""
+    """(generator backend, encoder backend or None, generator metadata, encoder metadata or None) from a
+    checkpoint file or NVlabs folder, the metadata from the contract (fixed size, batch UNBOUNDED_BATCH)."""
     import torch
 
     from ..checkpoint import load_checkpoint
+    from ..models import EncoderGraph, GeneratorGraph
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     ckpt = load_checkpoint(path, config)
-    generator = TorchBackend(ckpt.build_generator(), ckpt.config, "generator", device)
-    encoder = TorchBackend(ckpt.build_encoder(), ckpt.config, "encoder", device) if ckpt.encoder else None
-    return generator, encoder, ckpt.config, ckpt.source
+    cfg, source = ckpt.config, ckpt.source
+    shapes = Shapes(UNBOUNDED_BATCH).resolved(cfg)
+    meta = ArtifactMetadata.for_graph("generator", "checkpoint", "fp32", cfg, generator_io(cfg, shapes), shapes,
+                                      source=source)
+    generator = TorchModuleBackend(GeneratorGraph(ckpt.build_generator()).to(device), meta.input_names, device)
+    if not ckpt.encoder:
+        return generator, None, meta, None
+    encoder_meta = ArtifactMetadata.for_graph("encoder", "checkpoint", "fp32", cfg,
+                                              encoder_io(cfg.z_dim, UNBOUNDED_BATCH),
+                                              Shapes(UNBOUNDED_BATCH, STYLE_SIZE, STYLE_SIZE), source=source)
+    encoder = TorchModuleBackend(EncoderGraph(ckpt.build_encoder()).to(device), encoder_meta.input_names, device)
+    return generator, encoder, meta, encoder_meta

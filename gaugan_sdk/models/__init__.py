@@ -11,11 +11,12 @@ from .batchnorm import recalibrate_batchnorm
 from .encoder import ConvEncoder, reparameterize
 from .folding import fold_for_inference
 from .generator import SPADEGenerator
+from .graph import EncoderGraph, GeneratorGraph
 from .spade import SPADE, SPADEResnetBlock
 from .spectral_norm import SNConv2d
 
 __all__ = [
     "GeneratorConfig", "SPADEGenerator", "ConvEncoder", "SPADE", "SPADEResnetBlock", "SNConv2d",
-    "reparameterize", "fold_for_inference", "recalibrate_batchnorm",
+    "GeneratorGraph", "EncoderGraph", "reparameterize", "fold_for_inference", "recalibrate_batchnorm",
 ]
 # MAC / parameter counting: gaugan_sdk.models.profile (also a command: python -m gaugan_sdk.models.profile).

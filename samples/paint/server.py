@@ -35,7 +35,6 @@ import numpy as np
 from PIL import Image
 
 from gaugan_sdk import Synthesizer
-from gaugan_sdk.metadata import STYLE_SIZE
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/paint.js": "paint.js", "/paint.css": "paint.css"}
@@ -100,11 +99,11 @@ class PaintApp:
         if not self.has_style:
             raise RequestError(HTTPStatus.CONFLICT, f"{self.syn.path.name} has no style encoder (the model has no "
                                                     f"style path): style images do not apply")
-        photo = _open_image(body, STYLE_FORMATS, "a style image", 2 * STYLE_SIZE[2])  # sides checked below
-        low, high = STYLE_SIZE[0], STYLE_SIZE[2]
-        if not all(low <= side <= high for side in photo.size):
-            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY,
-                               f"style image of {photo.size[0]}x{photo.size[1]} px; accepted: sides {low}..{high}")
+        sides = self.syn.encoder_meta.height  # the style sizes the encoder takes
+        photo = _open_image(body, STYLE_FORMATS, "a style image", 2 * sides.max)  # sides checked below
+        if not all(side in sides for side in photo.size):
+            raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, f"style image of {photo.size[0]}x{photo.size[1]} px; "
+                                                                f"accepted: sides {sides.min}..{sides.max}")
         rgb = np.asarray(photo.convert("RGB"))
         token = secrets.token_hex(8)
         with self._styles_lock:

@@ -1,0 +1,315 @@
+"""The Python export API: a checkpoint -> verified artifacts, the way Ultralytics users call `model.export()`.
+
+    from export import export_checkpoint
+    result = export_checkpoint("runs/00003-city/checkpoints/iter_0050000.pt", format="onnx", precision="fp16",
+                               output="engines/city.onnx", batch=(1, 4, 8))
+    result.artifacts      # every path written: generator, encoder, sidecars, verify report, Triton folders
+    result.verification   # one VerifyReport per artifact (PSNR, max error, uint8 levels, passed)
+
+`gaugan-export` (export/cli.py) is a thin argparse layer over `export_checkpoint`. Every file is staged in a
+temporary folder beside the output and moved into place only when every stage (export, precision, build,
+verification) passed: a failed export leaves no partial file. Bad options raise ValueError / FileNotFoundError
+/ ImportError at once, before any work; a failed verification raises VerificationError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gaugan_sdk._io import atomic_write
+from gaugan_sdk.config import GeneratorConfig, parse_overrides
+from gaugan_sdk.contract import Range, Shapes
+from gaugan_sdk.kinds import EXPORT_FORMATS, PT2, TENSORRT
+from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata, sidecar_path, write_sidecar
+
+from .progress import Steps
+
+if TYPE_CHECKING:
+    from .verify import VerifyReport
+
+RangeLike = int | Sequence[int] | Range
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """What `export_checkpoint` wrote."""
+
+    artifacts: list[Path]  # every path written, the generator artifact first
+    metadata: list[ArtifactMetadata]  # generator, then the style encoder if the model has one
+    verification: list[VerifyReport]  # empty with verify=False
+    precision_notes: list[str]  # what the fp16 / int8 conversion measured and kept
+    seconds: float
+
+    @property
+    def output(self) -> Path:
+        """The generator artifact."""
+        return self.artifacts[0]
+
+
+class VerificationError(RuntimeError):
+    """An artifact missed its verification gate; only the report was written (`report`)."""
+
+    def __init__(self, message: str, reports: list[VerifyReport], report: Path):
+        super().__init__(message)
+        self.reports, self.report = reports, report
+
+
+@dataclasses.dataclass
+class _Built:
+    """One artifact in the staging folder, and the file verification runs (a TensorRT plan: its ONNX)."""
+
+    path: Path
+    meta: ArtifactMetadata
+    runnable: Path
+
+
+def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision: str = "fp32",
+                      output: str | Path | None = None, preset: str | None = None,
+                      overrides: dict[str, Any] | Sequence[str] | None = None,
+                      batch: RangeLike | None = None, height: RangeLike | None = None, width: RangeLike | None = None,
+                      dynamic_size: bool = False, uint8_output: bool = False,
+                      calib_dir: str | Path | None = None, calib_count: int | None = None,
+                      int8_max_fp16: float | None = None, timing_cache: str | Path | None = None,
+                      workspace_gb: float = 4.0, verify: bool | None = None, atol: float | None = None,
+                      rtol: float | None = None, min_psnr: float | None = None,
+                      triton_repo: str | Path | None = None, triton_instances: int = 1,
+                      verbose: bool = True) -> ExportResult:
+    """Export a checkpoint (ours, or an NVlabs folder / *_net_G.pth with `preset`) to verified artifacts.
+
+    format: "onnx", "trt" (a TensorRT plan, built from the ONNX) or "pt2" (AOTInductor).
+    precision: "fp32", "fp16" or "int8" (Q/DQ ONNX, calibrated on `calib_dir` label PNGs or procedural scenes).
+    output: the artifact path (default engines/<checkpoint name><suffix>); the style encoder goes beside it.
+    overrides: preset fields for NVlabs checkpoints, as a dict or "KEY=VALUE" strings.
+    batch: N (dynamic 1..N, optimized for N) or (min, opt, max); height / width: pixels, an int or a range
+    (multiples of the stride); dynamic_size=True with neither: 2 strides .. twice the trained size.
+    verify: check every artifact against eager PyTorch fp32 (default: on for onnx and pt2) with the gates
+    `atol`/`rtol` (fp32) and `min_psnr` (fp16 40 dB, int8 35 dB; also the conversion's target).
+    triton_repo: also write a Triton model repository there. verbose: print numbered progress lines."""
+    kind = _export_kind(format)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}; accepted: {', '.join(PRECISIONS)}")
+    if kind is TENSORRT:
+        from .tensorrt import INSTALL_HINT, tensorrt_available
+
+        if not tensorrt_available():
+            raise ImportError(INSTALL_HINT)  # at once, before any work
+    output = Path(output) if output is not None else Path("engines") / f"{Path(checkpoint).stem}{kind.suffix}"
+    if output.suffix != kind.suffix:
+        raise ValueError(f"output {output} must end in {kind.suffix} for format {format!r}")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"output {output}: the folder {output.parent} does not exist")
+    if kind is PT2:
+        from .to_pt2 import check_precision_device
+
+        if precision == "int8":
+            raise ValueError("int8 is for --format onnx / trt (Q/DQ ONNX); .pt2 packages are fp32 or fp16")
+        check_precision_device(precision, None)
+    if triton_repo and kind is PT2:
+        raise ValueError("a Triton repository serves ONNX and TensorRT artifacts: use format 'onnx' or 'trt'")
+    if triton_repo and not Path(triton_repo).parent.is_dir():
+        raise FileNotFoundError(f"triton_repo {triton_repo}: the folder {Path(triton_repo).parent} does not exist")
+    if isinstance(overrides, (list, tuple)):
+        overrides = parse_overrides(list(overrides))
+    verify = verify if verify is not None else kind is not TENSORRT
+    steps = Steps(verbose)
+
+    with steps("load checkpoint"):
+        from gaugan_sdk.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(checkpoint, preset, **(overrides or {}))
+        generator = ckpt.build_generator()
+        encoder = ckpt.build_encoder() if ckpt.config.use_vae else None
+        shapes = export_shapes(ckpt.config, batch, height, width, dynamic_size)
+    source = {"kind": ckpt.source.get("kind"), "sha256": ckpt.source.get("sha256")}
+    with steps("calibration / verification masks"):
+        from .calibration import calibration_masks, class_coverage, default_mask_count, warn_if_thin
+
+        size = (shapes.height.opt, shapes.width.opt)
+        count = default_mask_count(precision) if calib_count is None else calib_count
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            labels, instances, described = calibration_masks(ckpt.config, size, count, calib_dir)
+            if precision == "int8":
+                warn_if_thin(len(labels))
+        for w in caught:  # said in the progress lines, or passed on as warnings when quiet
+            if verbose:
+                steps.say(f"  warning: {w.message}")
+            else:
+                warnings.warn(w.message, stacklevel=3)
+        steps.say(f"  {described}, {size[0]}x{size[1]}; {class_coverage(labels, ckpt.config)}")
+    masks = (labels, instances)
+
+    with _staging(output.parent) as stage:
+        encoder_name = f"{output.stem}_encoder{output.suffix}" if encoder is not None else None
+        context = dict(stage=stage, output=output, source=source, steps=steps, encoder_name=encoder_name)
+        notes: list[str] = []
+        if kind is PT2:
+            built = _build_pt2(generator, encoder, shapes, precision, uint8_output, **context)
+        else:
+            built = _build_onnx(generator, encoder, shapes, precision, uint8_output, masks, notes, kind,
+                                calib_cache=output.parent / f"{output.name}.calib.json",
+                                gates=dict(min_psnr=min_psnr, int8_max_fp16=int8_max_fp16),
+                                trt=dict(workspace_gb=workspace_gb, timing_cache=timing_cache), **context)
+        files = []
+        for artifact in built:
+            write_sidecar(artifact.path, artifact.meta)
+            files += sorted({artifact.path, artifact.runnable, sidecar_path(artifact.path)})
+        reports: list[VerifyReport] = []
+        if verify:
+            with steps("verify against eager PyTorch fp32"):
+                report_path, reports = _verify(built, generator, encoder, masks, stage, output, steps,
+                                               dict(atol=atol, rtol=rtol, min_psnr=min_psnr))
+            files.append(report_path)
+        models = []
+        if triton_repo:
+            with steps("Triton model repository"):
+                from .triton import write_repository
+
+                models = write_repository(stage / "triton", output.stem, [(a.path, a.meta) for a in built],
+                                          instances=triton_instances)
+        written = [output.parent / f.name for f in files]
+        for f in files:
+            f.replace(output.parent / f.name)
+        if models:
+            repo = Path(triton_repo)
+            repo.mkdir(exist_ok=True)
+            for folder in models:
+                if (repo / folder.name).exists():
+                    shutil.rmtree(repo / folder.name)
+                folder.replace(repo / folder.name)
+                written.append(repo / folder.name)
+    written.sort(key=lambda p: p != output)  # the generator artifact first
+    return ExportResult(written, [a.meta for a in built], reports, notes, steps.total())
+
+
+def export_shapes(cfg: GeneratorConfig, batch: RangeLike | None = None, height: RangeLike | None = None,
+                  width: RangeLike | None = None, dynamic_size: bool = False) -> Shapes:
+    """The export's resolved Shapes: `batch` N means 1..N optimized for N (trtexec's habit); `dynamic_size`
+    without height / width: 2 strides .. twice the trained size, optimized for the trained size."""
+    if isinstance(batch, int) and not isinstance(batch, bool):
+        if batch < 1:
+            raise ValueError(f"batch {batch}: must be >= 1")
+        batch = Range(1, batch, batch)
+    if dynamic_size and height is None and width is None:
+        h, w = cfg.image_size
+        low = 2 * cfg.stride
+        height, width = Range(low, max(h, low), max(2 * h, low)), Range(low, max(w, low), max(2 * w, low))
+    return Shapes(Range.of(batch, "batch range") if batch is not None else Shapes().batch,
+                  None if height is None else Range.of(height, "height range"),
+                  None if width is None else Range.of(width, "width range")).resolved(cfg)
+
+
+def _export_kind(fmt: str):
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"format={fmt!r}; accepted: {', '.join(sorted(EXPORT_FORMATS))}")
+    return EXPORT_FORMATS[fmt]
+
+
+def _build_onnx(generator, encoder, shapes, precision, uint8_output, masks, notes, kind, *, calib_cache, gates,
+                trt, stage, output, source, steps, encoder_name) -> list[_Built]:
+    from .precision import apply_precision, export_style_encoder
+    from .to_onnx import export_generator
+    from .verify import generator_feeds
+
+    with steps("export generator to ONNX (fp32)"):
+        onnx32 = stage / f"{output.stem}.fp32.onnx"
+        meta = export_generator(generator, onnx32, shapes, uint8_output=uint8_output, source=source,
+                                encoder_file=encoder_name)
+    onnx_final = stage / f"{output.stem}.onnx"
+    with steps(f"precision {precision}"):
+        meta, report = apply_precision(onnx32, onnx_final, meta, precision, generator_feeds(meta, *masks),
+                                       calib_cache if precision == "int8" else None,
+                                       target_psnr_db=gates["min_psnr"], int8_max_fp16=gates["int8_max_fp16"])
+        for note in report.notes if report else []:
+            steps.say(f"  {note}")
+            notes.append(note)
+    onnx_files = [(onnx_final, meta)]
+    if encoder is not None:
+        with steps("export style encoder"):
+            encoder_onnx = stage / f"{output.stem}_encoder.onnx"
+            onnx_files.append((encoder_onnx, export_style_encoder(encoder, encoder_onnx, precision, source)))
+    if kind is not TENSORRT:
+        return [_Built(path, meta, path) for path, meta in onnx_files]
+    from .tensorrt import build_plan
+
+    built = []
+    for onnx_file, onnx_meta in onnx_files:
+        plan = stage / (output.name if onnx_meta.role == "generator" else encoder_name)
+        with steps(f"build TensorRT plan {plan.name}"):
+            plan_meta = build_plan(onnx_file, plan, onnx_meta, **trt)
+        built.append(_Built(plan, plan_meta, onnx_file))
+    return built
+
+
+def _build_pt2(generator, encoder, shapes, precision, uint8_output, *, stage, output, source, steps,
+               encoder_name) -> list[_Built]:
+    from .to_pt2 import default_device, export_encoder_pt2, export_generator_pt2
+
+    device = default_device()
+    with steps(f"AOTInductor package ({precision}, {device})"):
+        meta = export_generator_pt2(generator, stage / output.name, shapes, precision=precision, device=device,
+                                    uint8_output=uint8_output, source=source, encoder_file=encoder_name)
+    built = [_Built(stage / output.name, meta, stage / output.name)]
+    if encoder is not None:
+        with steps("AOTInductor package of the style encoder"):
+            encoder_meta = export_encoder_pt2(encoder, stage / encoder_name, precision=precision, device=device,
+                                              source=source)
+        built.append(_Built(stage / encoder_name, encoder_meta, stage / encoder_name))
+    return built
+
+
+def _verify(built, generator, encoder, masks, stage: Path, output: Path, steps: Steps,
+            gates: dict) -> tuple[Path, list[VerifyReport]]:
+    from .to_pt2 import pt2_runner
+    from .verify import generator_feeds, onnx_runner, verify_encoder, verify_generator
+
+    reports = []
+    for artifact in built:
+        meta = artifact.meta
+        if meta.format == PT2.name:
+            runner = pt2_runner(artifact.runnable, meta)
+        else:
+            runner = onnx_runner(artifact.runnable)
+            if meta.format == TENSORRT.name:
+                steps.say(f"  {artifact.path.name}: checking the ONNX it was built from ({artifact.runnable.name}); "
+                          f"the plan itself runs on the GPU (gaugan_sdk runtime / trtexec)")
+                meta = dataclasses.replace(meta, format="onnx")
+        if meta.role == "generator":
+            reports.append(verify_generator(runner, artifact.path.name, meta, generator,
+                                            generator_feeds(meta, *masks), **gates))
+        else:
+            styles = np.random.default_rng(0).integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
+            reports.append(verify_encoder(runner, artifact.path.name, meta, encoder, styles))
+    for report in reports:
+        steps.say(f"  {report.summary()}{' (on random style images)' if report.role == 'encoder' else ''}")
+    report_path = stage / f"{output.name}.verify.json"
+    with atomic_write(report_path) as tmp:
+        tmp.write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2))
+    failed = [r for r in reports if not r.passed]
+    if failed:
+        kept = output.parent / report_path.name
+        shutil.copy(report_path, kept)
+        raise VerificationError(f"verification failed: {'; '.join(f'{r.role}: {r.failure}' for r in failed)}; "
+                                f"nothing was written except the report {kept}", reports, kept)
+    return report_path, reports
+
+
+@contextlib.contextmanager
+def _staging(folder: Path):
+    """A temporary folder beside the outputs (same file system, so the final moves are renames)."""
+    stage = Path(tempfile.mkdtemp(prefix=".gaugan-export-", dir=folder))
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+

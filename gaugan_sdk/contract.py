@@ -1,0 +1,259 @@
+"""The exported-graph contract (DESIGN.md section 3), written once: what goes in and out of every ONNX,
+TensorRT, AOTInductor and checkpoint artifact, and over which shape ranges.
+
+    generator   label    int32   (N, 1, H, W)   class ids; 255 = dontcare when the model has that channel
+                instance int32   (N, 1, H, W)   only when the model uses instance edges
+                z        float32 (N, z_dim)     only when the model has a style path (use_vae)
+             -> image    float32 (N, 3, H, W) in [-1, 1], or uint8 (N, H, W, 3) RGB with uint8 output
+    encoder     style    uint8   (N, Hs, Ws, 3) RGB of any size in STYLE_SIZE (or float32 (N, 3, Hs, Ws))
+             -> mu, logvar float32 (N, z_dim)
+
+Dynamic dimensions have names (`batch`, `height`, `width`, `style_height`, `style_width`) and a `Range`
+(min, opt, max) each. Tracing, verification, TensorRT optimization profiles and buffers, Triton configs,
+sidecars, `metadata_from_io` and the runtime all derive their IO from `generator_io` / `encoder_io` here.
+Torch-free: the runtime imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "LABEL", "INSTANCE", "Z", "IMAGE", "STYLE", "MU", "LOGVAR", "BATCH", "HEIGHT", "WIDTH", "STYLE_HEIGHT",
+    "STYLE_WIDTH", "ROLES", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
+    "UNBOUNDED_BATCH", "Range", "Shapes", "TensorSpec", "dim_ranges", "generator_io", "encoder_io",
+    "spec_from_runtime", "role_of"
+]
+
+# --------------------------------------------------------------------------------------------- names
+LABEL, INSTANCE, Z, IMAGE = "label", "instance", "z", "image"
+STYLE, MU, LOGVAR = "style", "mu", "logvar"
+BATCH, HEIGHT, WIDTH = "batch", "height", "width"
+STYLE_HEIGHT, STYLE_WIDTH = "style_height", "style_width"
+ROLES = ("generator", "encoder")
+
+
+@dataclass(frozen=True)
+class Range:
+    """min <= opt <= max of one dimension (TensorRT's optimization-profile triple); all equal when fixed."""
+
+    min: int
+    opt: int
+    max: int
+
+    def __post_init__(self) -> None:
+        values = (self.min, self.opt, self.max)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise TypeError(f"range {values}: min, opt and max must be ints")
+        if not 1 <= self.min <= self.opt <= self.max:
+            raise ValueError(f"range {values} must satisfy 1 <= min <= opt <= max")
+
+    @classmethod
+    def fixed(cls, value: int) -> Range:
+        return cls(value, value, value)
+
+    @classmethod
+    def of(cls, value: Range | int | tuple | list, what: str = "range") -> Range:
+        """A Range from a Range, an int (fixed) or a (min, opt, max) sequence; errors name `what`."""
+        if isinstance(value, Range):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls.fixed(value)
+        try:
+            low, opt, high = value
+            return cls(low, opt, high)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{what} {value!r}: expected (min, opt, max) with 1 <= min <= opt <= max, or "
+                             f"one int ({e})") from None
+
+    @property
+    def dynamic(self) -> bool:
+        return self.min != self.max
+
+    def __contains__(self, value: int) -> bool:
+        return self.min <= value <= self.max
+
+    def to_list(self) -> list[int]:
+        return [self.min, self.opt, self.max]
+
+    def __str__(self) -> str:
+        return f"{self.min}..{self.max} (opt {self.opt})" if self.dynamic else str(self.min)
+
+
+STYLE_SIZE = Range(16, 256, 2048)  # the side of the style images encoders take (resized in-graph to 256)
+DEFAULT_BATCH = Range(1, 1, 8)
+UNBOUNDED_BATCH = Range(1, 1, 64)  # where nothing sets a limit (checkpoints, ONNX without a range): chunks of 64
+
+
+# --------------------------------------------------------------------------------------------- shapes
+@dataclass(frozen=True)
+class Shapes:
+    """The export's shape choices: batch range and (dynamic-size generators) height and width ranges in pixels.
+    `resolved(cfg)` fills in the config's image size and checks the ranges against the model."""
+
+    batch: Range = DEFAULT_BATCH
+    height: Range | None = None  # None: the config's fixed image size
+    width: Range | None = None
+
+    def __post_init__(self) -> None:  # accept ints and triples, store Ranges
+        for name in (BATCH, HEIGHT, WIDTH):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Range.of(value, f"{name} range"))
+
+    def resolved(self, cfg) -> Shapes:
+        """With the config's size where none is given; sizes other than the config's must be multiples of its
+        stride, at least two strides, and need a fully convolutional model (no use_vae: its latent grid is
+        fixed)."""
+        h, w = cfg.image_size
+        shapes = Shapes(self.batch, self.height or Range.fixed(h), self.width or Range.fixed(w))
+        if shapes.follows_input(cfg):
+            for name, values in ((HEIGHT, shapes.height), (WIDTH, shapes.width)):
+                bad = [v for v in values.to_list() if v % cfg.stride or v < 2 * cfg.stride]
+                if bad:
+                    raise ValueError(f"{name} {bad} not accepted: a generator run at other sizes than its "
+                                     f"{h}x{w} takes multiples of its stride {cfg.stride}, at least {2 * cfg.stride}")
+            if cfg.use_vae:
+                raise ValueError(f"a use_vae generator has a fixed latent grid: it runs at {h}x{w} only")
+        return shapes
+
+    @property
+    def dynamic_size(self) -> bool:
+        return self.height.dynamic or self.width.dynamic
+
+    def follows_input(self, cfg) -> bool:
+        """Whether the generator's latent grid must follow the input size (a fully convolutional run): any size in
+        the ranges differs from the config's image size."""
+        h, w = cfg.image_size
+        return {*self.height.to_list()} != {h} or {*self.width.to_list()} != {w}
+
+
+def dim_ranges(role: str, batch: Range, height: Range, width: Range) -> dict[str, Range]:
+    """Each dynamic dimension's name -> its range, for an artifact of `role` (an encoder's height and width are
+    its style size)."""
+    if role == "encoder":
+        return {BATCH: batch, STYLE_HEIGHT: height, STYLE_WIDTH: width}
+    return {BATCH: batch, HEIGHT: height, WIDTH: width}
+
+
+# --------------------------------------------------------------------------------------------- tensors
+# Every IO tensor of the contract: (name, dtype) -> the axes' letters and, per axis, the dynamic dimension
+# it may be (None: fixed, its size set by the model: channels, z_dim).
+_TENSORS: dict[tuple[str, str], tuple[str, tuple[str | None, ...]]] = {
+    (LABEL, "int32"): ("NCHW", (BATCH, None, HEIGHT, WIDTH)),
+    (INSTANCE, "int32"): ("NCHW", (BATCH, None, HEIGHT, WIDTH)),
+    (Z, "float32"): ("NC", (BATCH, None)),
+    (IMAGE, "float32"): ("NCHW", (BATCH, None, HEIGHT, WIDTH)),
+    (IMAGE, "uint8"): ("NHWC", (BATCH, HEIGHT, WIDTH, None)),
+    (STYLE, "uint8"): ("NHWC", (BATCH, STYLE_HEIGHT, STYLE_WIDTH, None)),
+    (STYLE, "float32"): ("NCHW", (BATCH, None, STYLE_HEIGHT, STYLE_WIDTH)),
+    (MU, "float32"): ("NC", (BATCH, None)),
+    (LOGVAR, "float32"): ("NC", (BATCH, None)),
+}
+GENERATOR_INPUTS = (LABEL, INSTANCE, Z)
+ENCODER_INPUTS = (STYLE,)
+ENCODER_OUTPUTS = (MU, LOGVAR)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One IO tensor: its name, numpy dtype name and shape, where a dynamic dimension is its name (str)."""
+
+    name: str
+    dtype: str  # int32, float32, uint8
+    shape: tuple[int | str, ...]
+
+    @property
+    def layout(self) -> str:
+        """The axes' letters: NCHW, NHWC or NC."""
+        return _entry(self.name, self.dtype)[0]
+
+    @property
+    def axes(self) -> dict[str, int]:
+        """Dynamic dimension name -> its axis, for the dimensions that are dynamic in this spec."""
+        return {d: axis for axis, d in enumerate(self.shape) if isinstance(d, str)}
+
+    def axis_of(self, dim: str) -> int | None:
+        """The axis that is dimension `dim` (dynamic or fixed in this spec), None where the tensor has none."""
+        dims = _entry(self.name, self.dtype)[1]
+        return dims.index(dim) if dim in dims else None
+
+    def shape_at(self, ranges: dict[str, Range], which: str) -> tuple[int, ...]:
+        """The concrete shape with every dynamic dimension at its range's `which` ("min", "opt" or "max")."""
+        return tuple(getattr(ranges[d], which) if isinstance(d, str) else d for d in self.shape)
+
+    def profile(self, ranges: dict[str, Range]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(min, opt, max) shapes: a TensorRT optimization profile entry."""
+        return tuple(self.shape_at(ranges, which) for which in ("min", "opt", "max"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        return cls(data["name"], data["dtype"], tuple(data["shape"]))
+
+
+def _entry(name: str, dtype: str) -> tuple[str, tuple[str | None, ...]]:
+    try:
+        return _TENSORS[(name, dtype)]
+    except KeyError:
+        accepted = ", ".join(f"{n} {d}" for n, d in _TENSORS)
+        raise ValueError(f"IO tensor {name!r} {dtype} is not part of the gaugan-sdk contract (accepted: "
+                         f"{accepted})") from None
+
+
+def _spec(name: str, dtype: str, ranges: dict[str, Range], fixed: dict[str, int]) -> TensorSpec:
+    """A spec of the table: each dynamic-capable axis is its name where its range is dynamic, else the fixed
+    size; the other axes take `fixed` by axis letter."""
+    letters, dims = _entry(name, dtype)
+    shape = [(d if ranges[d].dynamic else ranges[d].min) if d else fixed[letter] for letter, d in zip(letters, dims)]
+    return TensorSpec(name, dtype, tuple(shape))
+
+
+def generator_io(cfg, shapes: Shapes, uint8_output: bool = False) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """(inputs, outputs) of a generator graph for `cfg` over resolved `shapes`."""
+    ranges = dim_ranges("generator", shapes.batch, shapes.height, shapes.width)
+    inputs = [_spec(LABEL, "int32", ranges, {"C": 1})]
+    if cfg.use_instance:
+        inputs.append(_spec(INSTANCE, "int32", ranges, {"C": 1}))
+    if cfg.use_vae:
+        inputs.append(_spec(Z, "float32", ranges, {"C": cfg.z_dim}))
+    image = _spec(IMAGE, "uint8" if uint8_output else "float32", ranges, {"C": 3})
+    return tuple(inputs), (image,)
+
+
+def encoder_io(z_dim: int, batch: Range, float_input: bool = False) -> tuple[tuple[TensorSpec, ...],
+                                                                              tuple[TensorSpec, ...]]:
+    """(inputs, outputs) of a style encoder graph: any style size in STYLE_SIZE."""
+    ranges = dim_ranges("encoder", batch, STYLE_SIZE, STYLE_SIZE)
+    style = _spec(STYLE, "float32" if float_input else "uint8", ranges, {"C": 3})
+    return (style,), tuple(_spec(name, "float32", ranges, {"C": z_dim}) for name in ENCODER_OUTPUTS)
+
+
+def spec_from_runtime(name: str, dtype: str, shape: tuple) -> TensorSpec:
+    """A TensorSpec from what a runtime reports of a tensor: dynamic dimensions (None, -1, or any symbol name)
+    take the contract's name for their axis."""
+    letters, dims = _entry(name, dtype)
+    if len(dims) != len(shape):
+        raise ValueError(f"IO tensor {name!r} {dtype} {tuple(shape)} has rank {len(shape)}; the contract's "
+                         f"{name} is {letters} (rank {len(dims)})")
+    out = []
+    for dim, named in zip(shape, dims):
+        fixed = isinstance(dim, int) and dim >= 0
+        if not fixed and named is None:
+            raise ValueError(f"IO tensor {name!r} has a dynamic dimension where the contract fixes one: {shape}")
+        out.append(int(dim) if fixed else named)
+    return TensorSpec(name, dtype, tuple(out))
+
+
+def role_of(input_names: list[str]) -> str:
+    """"generator" or "encoder" from an artifact's input names, or a ValueError saying what they would be."""
+    if list(input_names) == list(ENCODER_INPUTS):
+        return "encoder"
+    if input_names and input_names[0] == LABEL and set(input_names) <= set(GENERATOR_INPUTS):
+        return "generator"
+    raise ValueError(f"inputs {list(input_names)} do not tell what this artifact is (a generator takes "
+                     f"{LABEL}[, {INSTANCE}][, {Z}]; a style encoder takes {STYLE})")
+

@@ -1,0 +1,108 @@
+"""The Python export API (`export.export_checkpoint`): real exports of tiny checkpoints, the result object, clear
+exceptions, and no process-global state left changed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from export import ExportResult, VerificationError, export_checkpoint
+from gaugan_sdk import Synthesizer
+from gaugan_sdk.checkpoint import save_checkpoint
+from gaugan_sdk.contract import Range, generator_io
+from gaugan_sdk.metadata import read_sidecar
+from gaugan_sdk.models import ConvEncoder
+from test_models import realistic_generator
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("api")
+    city, coco = tiny_config("cityscapes"), tiny_config("coco", use_vae=True)
+    torch.manual_seed(0)
+    save_checkpoint(folder / "city.pt", city, realistic_generator(city))
+    save_checkpoint(folder / "coco.pt", coco, realistic_generator(coco), ConvEncoder(coco).eval())
+    return folder
+
+
+def test_onnx_fp32_returns_what_it_wrote_and_leaves_global_state_alone(checkpoints, tmp_path, capsys):
+    torch_onnx = logging.getLogger("torch.onnx")
+    level = torch_onnx.level
+    result = export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "city.onnx",
+                               batch=(1, 2, 4), calib_count=2, verbose=False)
+    assert capsys.readouterr().out == ""  # verbose=False: quiet
+    assert isinstance(result, ExportResult) and result.output == tmp_path / "city.onnx"
+    assert sorted(p.name for p in result.artifacts) == ["city.onnx", "city.onnx.json", "city.onnx.verify.json"]
+    assert all(p.is_file() for p in result.artifacts)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in result.artifacts)  # nothing else
+    (meta,) = result.metadata
+    cfg = tiny_config("cityscapes")
+    assert meta.batch == Range(1, 2, 4) and (meta.inputs, meta.outputs) == generator_io(cfg, meta.shapes)
+    assert read_sidecar(result.output) == meta
+    (report,) = result.verification
+    assert report.passed and report.max_abs <= 1e-4 and report.samples == 2
+    assert json.loads((tmp_path / "city.onnx.verify.json").read_text())[0]["passed"]
+    assert torch_onnx.level == level
+
+
+def test_fp16_style_model_and_int8(checkpoints, tmp_path, capsys):
+    result = export_checkpoint(checkpoints / "coco.pt", format="onnx", precision="fp16",
+                               output=tmp_path / "coco.onnx", batch=4, calib_count=2)
+    printed = capsys.readouterr().out
+    assert "[1] load checkpoint" in printed and "verify against eager PyTorch fp32" in printed
+    assert [m.role for m in result.metadata] == ["generator", "encoder"]
+    assert [r.precision for r in result.verification] == ["fp16", "fp16"] and all(r.passed for r in result.verification)
+    assert result.metadata[0].encoder == "coco_encoder.onnx" and (tmp_path / "coco_encoder.onnx").is_file()
+    assert any("kept in fp32" in note for note in result.precision_notes)
+    with pytest.warns(UserWarning, match="fewer than 16"):
+        int8 = export_checkpoint(checkpoints / "city.pt", format="onnx", precision="int8",
+                                 output=tmp_path / "city8.onnx", calib_count=4, verbose=False)
+    (report,) = int8.verification
+    assert int8.metadata[0].precision == "int8" and report.passed and "disable_quant_qdq" in report.execution
+    assert any("convs in int8" in note for note in int8.precision_notes)
+    assert (tmp_path / "city8.onnx.calib.json").is_file()
+
+
+def test_pt2_package_runs_in_the_runtime(checkpoints, tmp_path):
+    from torch._inductor import config as inductor_config
+
+    threads = inductor_config.compile_threads
+    result = export_checkpoint(checkpoints / "city.pt", format="pt2", output=tmp_path / "city.pt2", batch=2,
+                               calib_count=2, verbose=False)
+    assert result.verification[0].passed and result.metadata[0].format == "pt2"
+    assert inductor_config.compile_threads == threads and "TORCHINDUCTOR_COMPILE_THREADS" not in os.environ
+    with Synthesizer(result.output) as syn:
+        assert syn.backend == "aoti" and syn.run(torch.zeros(64, 128, dtype=torch.int32).numpy()).shape == (64, 128, 3)
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(format="tflite"), ValueError, "format='tflite'; accepted: onnx, pt2, trt"),
+    (dict(precision="int4"), ValueError, "precision='int4'; accepted: fp32, fp16, int8"),
+    (dict(batch=0), ValueError, "batch 0: must be >= 1"),
+    (dict(batch=(4, 1, 8)), ValueError, r"batch range \(4, 1, 8\): expected"),
+    (dict(output="m.plan"), ValueError, "must end in .onnx for format 'onnx'"),
+    (dict(output="missing/m.onnx"), FileNotFoundError, "does not exist"),
+    (dict(format="pt2", precision="int8", output="m.pt2"), ValueError, "int8 is for --format onnx / trt"),
+    (dict(overrides=["ngf"]), ValueError, "expected KEY=VALUE"),
+    (dict(calib_count=0), ValueError, "at least 1 mask"),
+])
+def test_bad_options_raise_clear_exceptions_and_write_nothing(checkpoints, tmp_path, monkeypatch, options, error,
+                                                              message):
+    monkeypatch.chdir(tmp_path)
+    options = {"format": "onnx", "output": "m.onnx", **options}
+    with pytest.raises(error, match=message):
+        export_checkpoint(checkpoints / "city.pt", verbose=False, **options)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_verification_raises_with_its_report(checkpoints, tmp_path):
+    with pytest.raises(VerificationError, match="verification failed") as failure:
+        export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "m.onnx", atol=1e-12,
+                          calib_count=2, verbose=False)
+    assert failure.value.report == tmp_path / "m.onnx.verify.json" and not failure.value.reports[0].passed
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx.verify.json"]
