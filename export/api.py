@@ -28,7 +28,7 @@ import numpy as np
 
 from gaugan_sdk._io import atomic_write
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
-from gaugan_sdk.contract import Range, Shapes
+from gaugan_sdk.contract import GRAPHS, MASK_CONVS, Range, Shapes
 from gaugan_sdk.kinds import EXPORT_FORMATS, PT2, TENSORRT
 from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata, sidecar_path, write_sidecar
 
@@ -77,7 +77,8 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
                       output: str | Path | None = None, preset: str | None = None,
                       overrides: dict[str, Any] | Sequence[str] | None = None,
                       batch: RangeLike | None = None, height: RangeLike | None = None, width: RangeLike | None = None,
-                      dynamic_size: bool = False, uint8_output: bool = False,
+                      dynamic_size: bool = False, uint8_output: bool = False, graph: str = "fast",
+                      mask_conv: str = "auto",
                       calib_dir: str | Path | None = None, calib_count: int | None = None,
                       int8_max_fp16: float | None = None, timing_cache: str | Path | None = None,
                       workspace_gb: float = 4.0, verify: bool | None = None, atol: float | None = None,
@@ -94,10 +95,18 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
     (multiples of the stride); dynamic_size=True with neither: 2 strides .. twice the trained size.
     verify: check every artifact against eager PyTorch fp32 (default: on for onnx and pt2) with the gates
     `atol`/`rtol` (fp32) and `min_psnr` (fp16 40 dB, int8 35 dB; also the conversion's target).
+    graph: "fast" (exact restructuring: batch norm folded into the modulation, one mask conv per block, one
+    mask for N styles) or "reference" (one op per reference op); mask_conv: the fast graph's first mask conv,
+    "conv", "lookup" or "auto" (`choose_mask_conv`: by target). Both graphs are verified against the eager
+    reference graph.
     triton_repo: also write a Triton model repository there. verbose: print numbered progress lines."""
     kind = _export_kind(format)
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}; accepted: {', '.join(PRECISIONS)}")
+    if graph not in GRAPHS:
+        raise ValueError(f"graph={graph!r}; accepted: {', '.join(GRAPHS)}")
+    if mask_conv not in ("auto", *MASK_CONVS):
+        raise ValueError(f"mask_conv={mask_conv!r}; accepted: auto, {', '.join(MASK_CONVS)}")
     if kind is TENSORRT:
         from .tensorrt import INSTALL_HINT, tensorrt_available
 
@@ -130,7 +139,12 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
         generator = ckpt.build_generator()
         encoder = ckpt.build_encoder() if ckpt.config.use_vae else None
         shapes = export_shapes(ckpt.config, batch, height, width, dynamic_size)
+        if mask_conv == "auto":
+            mask_conv = choose_mask_conv(ckpt.config, kind)
+        if graph == "fast":
+            steps.say(f"  fast graph, mask conv as a {mask_conv}")
     source = {"kind": ckpt.source.get("kind"), "sha256": ckpt.source.get("sha256")}
+    variant = {"graph": graph, "mask_conv": mask_conv}
     with steps("calibration / verification masks"):
         from .calibration import calibration_masks, class_coverage, default_mask_count, warn_if_thin
 
@@ -154,9 +168,9 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
         context = dict(stage=stage, output=output, source=source, steps=steps, encoder_name=encoder_name)
         notes: list[str] = []
         if kind is PT2:
-            built = _build_pt2(generator, encoder, shapes, precision, uint8_output, **context)
+            built = _build_pt2(generator, encoder, shapes, precision, uint8_output, variant, **context)
         else:
-            built = _build_onnx(generator, encoder, shapes, precision, uint8_output, masks, notes, kind,
+            built = _build_onnx(generator, encoder, shapes, precision, uint8_output, variant, masks, notes, kind,
                                 calib_cache=output.parent / f"{output.name}.calib.json",
                                 gates=dict(min_psnr=min_psnr, int8_max_fp16=int8_max_fp16),
                                 trt=dict(workspace_gb=workspace_gb, timing_cache=timing_cache), **context)
@@ -209,22 +223,40 @@ def export_shapes(cfg: GeneratorConfig, batch: RangeLike | None = None, height: 
                   None if width is None else Range.of(width, "width range")).resolved(cfg)
 
 
+# The first mask conv of the fast graph, conv or lookup, by target. Measured on the 2-core CPU machine with
+# ONNX Runtime (python -m export.benchmark, README "Fast graph"): LOOKUP_MIN_CHANNELS_CPU. On GPUs (TensorRT,
+# CUDA .pt2) dense convs run on tensor cores and gathers do not: conv, until a GPU measurement says otherwise.
+LOOKUP_MIN_CHANNELS_CPU = 64
+
+
+def choose_mask_conv(cfg: GeneratorConfig, kind, device: str | None = None) -> str:
+    """"lookup" or "conv" for the fast graph of `cfg` exported as `kind` (a .pt2 for `device`)."""
+    if kind is TENSORRT:
+        return "conv"
+    if kind is PT2:
+        from .to_pt2 import default_device
+
+        if (device or default_device()) == "cuda":
+            return "conv"
+    return "lookup" if cfg.semantic_nc >= LOOKUP_MIN_CHANNELS_CPU else "conv"
+
+
 def _export_kind(fmt: str):
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format={fmt!r}; accepted: {', '.join(sorted(EXPORT_FORMATS))}")
     return EXPORT_FORMATS[fmt]
 
 
-def _build_onnx(generator, encoder, shapes, precision, uint8_output, masks, notes, kind, *, calib_cache, gates,
-                trt, stage, output, source, steps, encoder_name) -> list[_Built]:
+def _build_onnx(generator, encoder, shapes, precision, uint8_output, variant, masks, notes, kind, *, calib_cache,
+                gates, trt, stage, output, source, steps, encoder_name) -> list[_Built]:
     from .precision import apply_precision, export_style_encoder
     from .to_onnx import export_generator
     from .verify import generator_feeds
 
-    with steps("export generator to ONNX (fp32)"):
+    with steps(f"export the {variant['graph']} generator graph to ONNX (fp32)"):
         onnx32 = stage / f"{output.stem}.fp32.onnx"
         meta = export_generator(generator, onnx32, shapes, uint8_output=uint8_output, source=source,
-                                encoder_file=encoder_name)
+                                encoder_file=encoder_name, **variant)
     onnx_final = stage / f"{output.stem}.onnx"
     with steps(f"precision {precision}"):
         meta, report = apply_precision(onnx32, onnx_final, meta, precision, generator_feeds(meta, *masks),
@@ -251,14 +283,14 @@ def _build_onnx(generator, encoder, shapes, precision, uint8_output, masks, note
     return built
 
 
-def _build_pt2(generator, encoder, shapes, precision, uint8_output, *, stage, output, source, steps,
+def _build_pt2(generator, encoder, shapes, precision, uint8_output, variant, *, stage, output, source, steps,
                encoder_name) -> list[_Built]:
     from .to_pt2 import default_device, export_encoder_pt2, export_generator_pt2
 
     device = default_device()
-    with steps(f"AOTInductor package ({precision}, {device})"):
+    with steps(f"AOTInductor package of the {variant['graph']} graph ({precision}, {device})"):
         meta = export_generator_pt2(generator, stage / output.name, shapes, precision=precision, device=device,
-                                    uint8_output=uint8_output, source=source, encoder_file=encoder_name)
+                                    uint8_output=uint8_output, source=source, encoder_file=encoder_name, **variant)
     built = [_Built(stage / output.name, meta, stage / output.name)]
     if encoder is not None:
         with steps("AOTInductor package of the style encoder"):

@@ -1,8 +1,11 @@
-"""Export benchmark: a generator exported at fp32 / fp16 / int8, timed side by side with eager PyTorch fp32 in
-one process on the same masks, with each artifact's quality against eager.
+"""Export benchmark: a generator exported as each graph variant (reference; fast with the mask conv as a conv
+or a lookup) and precision, timed side by side with eager PyTorch in one process on the same masks, with each
+artifact's MACs (counted from the ONNX itself) and quality against eager fp32 of the reference graph.
 
-    python -m export.benchmark --preset cityscapes --batch 1 --iters 5        # real size, random weights
-    python -m export.benchmark --checkpoint ckpt.pt --engines fp32 fp16
+    python -m export.benchmark --preset cityscapes --engines fp32 --iters 5        # real size, random weights
+    python -m export.benchmark --preset ade20k --graphs reference fast:conv fast:lookup
+    python -m export.benchmark --preset cityscapes --set use_vae=true --styles 8    # one mask, 8 styles
+    python -m export.benchmark --checkpoint ckpt.pt --engines fp32 fp16 int8
 
 Latency: warm-up, then `--iters` timed calls; median and p90. Quality: PSNR and worst uint8 level vs eager, on
 masks held out from calibration. Int8 runs twice on the CPU: Q/DQ executed exactly (what TensorRT computes) and
@@ -22,14 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.contract import Range, Shapes
+from gaugan_sdk.config import GeneratorConfig, parse_overrides
+from gaugan_sdk.contract import GRAPHS, MASK_CONVS, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
+from gaugan_sdk.metadata import PRECISIONS
 from gaugan_sdk.models import GeneratorGraph
 from gaugan_sdk.procedural import scene_batch
 
 from .calibration import INT8_MASKS
+from .macs import onnx_macs
 from .precision import apply_precision
 from .to_onnx import export_generator
 from .verify import generator_feeds, onnx_runner
@@ -54,19 +59,39 @@ def timed(fn, warmup: int, iters: int, cuda: bool = False) -> list[float]:
     return times
 
 
-def row(name: str, times: list[float], batch: int, quality: str) -> dict:
+def row(name: str, graph: str, times: list[float], batch: int, quality: str, gmacs: float | None = None) -> dict:
     median = statistics.median(times)
     p90 = sorted(times)[max(0, int(round(0.9 * len(times))) - 1)]
-    return {"backend": name, "batch": batch, "median_ms": 1000 * median, "p90_ms": 1000 * p90,
-            "images_per_s": batch / median, "quality": quality}
+    return {"backend": name, "graph": graph, "batch": batch, "median_ms": 1000 * median, "p90_ms": 1000 * p90,
+            "images_per_s": batch / median, "gmac_per_image": gmacs, "quality": quality}
+
+
+def variant(text: str) -> tuple[str, str]:
+    """"reference", "fast" (= fast:conv) or "fast:lookup" -> (graph, mask conv)."""
+    graph, _, mask_conv = text.partition(":")
+    mask_conv = mask_conv or "conv"
+    if graph not in GRAPHS or mask_conv not in MASK_CONVS or (graph == "reference" and ":" in text):
+        raise argparse.ArgumentTypeError(f"graph {text!r}; accepted: reference, fast:conv, fast:lookup")
+    return graph, mask_conv
+
+
+def label(graph: str, mask_conv: str) -> str:
+    return graph if graph == "reference" else f"fast:{mask_conv}"
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="cityscapes", choices=sorted(GeneratorConfig.PRESETS))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset field (random weights), e.g. --set use_vae=true")
     p.add_argument("--checkpoint", help="our checkpoint (default: the preset at full size, random weights)")
-    p.add_argument("--engines", nargs="+", default=["fp32", "fp16", "int8"], choices=["fp32", "fp16", "int8"])
+    p.add_argument("--graphs", nargs="+", type=variant, default=[("reference", "conv"), ("fast", "conv"),
+                                                                  ("fast", "lookup")],
+                   help="graph variants: reference, fast:conv, fast:lookup (default all three)")
+    p.add_argument("--engines", nargs="+", default=["fp32", "fp16", "int8"], choices=PRECISIONS)
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--styles", type=int, default=0,
+                   help="style models: also time one mask with this many styles (fast graphs broadcast it)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--calib-count", type=int, default=INT8_MASKS,
@@ -76,86 +101,129 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--seed", type=int, default=0, help="random weights' seed")
     args = p.parse_args(argv)
 
-    torch.manual_seed(args.seed)
-    if args.checkpoint:
-        from gaugan_sdk.checkpoint import load_checkpoint
-
-        generator = load_checkpoint(args.checkpoint).build_generator()
-    else:
-        from gaugan_sdk.labels import to_semantics
-        from gaugan_sdk.models import SPADEGenerator
-        from gaugan_sdk.models.batchnorm import recalibrate_batchnorm
-
-        # Random weights, with batch-norm statistics estimated on procedural scenes as training would leave
-        # them (default statistics blow the activations up, which no trained model does).
-        cfg = GeneratorConfig.preset(args.preset)
-        generator = SPADEGenerator(cfg)
-        scenes = scene_batch(2000, 2, *cfg.image_size, label_set_for(cfg))
-        semantics = torch.from_numpy(to_semantics(scenes[0], scenes[1] if cfg.use_instance else None, cfg))
-        recalibrate_batchnorm(generator, [(semantics, torch.randn(2, cfg.z_dim) if cfg.use_vae else None)])
-        generator.eval()
+    generator = _generator(args)
     cfg = generator.cfg
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     print(f"{cfg.label_set or 'custom'} {cfg.image_size[0]}x{cfg.image_size[1]}, batch {args.batch}, "
           f"torch {torch.__version__} ({device}, {torch.get_num_threads()} threads)")
-
-    labels, instances = scene_batch(1000, args.calib_count, *cfg.image_size, label_set_for(cfg))
-    held_out = scene_batch(3000, args.batch, *cfg.image_size, label_set_for(cfg))  # timing and quality
     from gaugan_sdk.cpu import int8_saturation_reason
 
     print(f"int8 on this CPU: {int8_saturation_reason() or 'fused kernels exact (int8 dot-product instructions)'}")
-    rows = []
+    labels, instances = scene_batch(1000, args.calib_count, *cfg.image_size, label_set_for(cfg))
+    held_out = scene_batch(3000, args.batch, *cfg.image_size, label_set_for(cfg))  # timing and quality
+    batch = Range(1, args.batch, max(args.batch, args.styles, 8))
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        fp32_path = Path(tmp) / "g.onnx"
-        t = time.perf_counter()
-        meta = export_generator(generator, fp32_path, Shapes(Range(1, args.batch, max(args.batch, 8))))
-        print(f"exported fp32 ONNX in {time.perf_counter() - t:.1f} s")
-        feeds = generator_feeds(meta, *held_out)
-        calib = generator_feeds(meta, labels, instances)
+        reference = None
+        for graph, mask_conv in args.graphs:
+            name = label(graph, mask_conv)
+            fp32_path = Path(tmp) / f"{name.replace(':', '_')}.onnx"
+            t = time.perf_counter()
+            meta = export_generator(generator, fp32_path, Shapes(batch), graph=graph, mask_conv=mask_conv)
+            print(f"exported the {name} graph (fp32 ONNX) in {time.perf_counter() - t:.1f} s")
+            feeds = generator_feeds(meta, *held_out)
+            one = {k: v[:1] for k, v in feeds.items()}
+            gmacs = onnx_macs(fp32_path, {k: v.shape for k, v in one.items()})["total"] / 1e9
+            module = GeneratorGraph(generator, graph=graph, mask_conv=mask_conv).eval().to(device)
+            inputs = [torch.from_numpy(v).to(device) for v in feeds.values()]
+            with torch.no_grad():
+                out = module(*inputs).float().cpu().numpy()
+                if reference is None:
+                    reference = out if graph == "reference" else \
+                        GeneratorGraph(generator).eval().to(device)(*inputs).float().cpu().numpy()
 
-        graph = GeneratorGraph(generator).eval().to(device)
-        inputs = [torch.from_numpy(v).to(device) for v in feeds.values()]
-        with torch.no_grad():
-            reference = graph(*inputs).float().cpu().numpy()
+                def eager(module=module, inputs=inputs):
+                    module(*inputs)
+                    if cuda:
+                        torch.cuda.synchronize()
 
-            def eager():
-                graph(*inputs)
-                if cuda:
-                    torch.cuda.synchronize()
-
-            rows.append(row(f"eager PyTorch fp32 ({device})", timed(eager, args.warmup, args.iters, cuda),
-                            args.batch, "reference"))
-
-        for engine in args.engines:
-            path = fp32_path if engine == "fp32" else Path(tmp) / f"g.{engine}.onnx"
-            note = ""
-            if engine != "fp32":
-                t = time.perf_counter()
-                _, report = apply_precision(fp32_path, path, meta, engine, calib,
-                                            target_psnr_db=args.int8_target if engine == "int8" else None)
-                for line in report.notes:
-                    print(f"  {line}")
-                note = f", {len(report.kept_fp16_nodes)} convs in fp16" if engine == "int8" else ""
-                print(f"converted to {engine} in {time.perf_counter() - t:.1f} s")
-            # int8 on the CPU both ways: exact Q/DQ (what TensorRT computes) and ONNX Runtime's fused kernels
-            for mode in ("exact", "fused") if engine == "int8" else ("exact",):
-                run = onnx_runner(path, int8_mode=mode)
-                out = run(feeds)[0]
-                worst = int(np.abs(image_to_uint8(out).astype(int) - image_to_uint8(reference).astype(int)).max())
-                quality = f"PSNR {psnr(out, reference):.1f} dB, max|d| {np.abs(out - reference).max():.2g}, " \
-                          f"worst {worst} levels{note}"
-                name = f"ONNX Runtime {engine}{f' {mode}' if engine == 'int8' else ''} (CPU EP)"
-                rows.append(row(name, timed(lambda run=run: run(feeds), args.warmup, args.iters), args.batch, quality))
-
-    base = rows[0]["median_ms"]
-    print(f"\n{'backend':<32}{'median ms':>11}{'p90 ms':>10}{'img/s':>8}{'vs eager':>10}  quality vs eager fp32")
-    for r in rows:
-        print(f"{r['backend']:<32}{r['median_ms']:>11.1f}{r['p90_ms']:>10.1f}{r['images_per_s']:>8.2f}"
-              f"{base / r['median_ms']:>9.2f}x  {r['quality']}")
+                rows.append(row(f"eager PyTorch fp32 ({device})", name, timed(eager, args.warmup, args.iters, cuda),
+                                args.batch, _quality(out, reference), gmacs))
+            for engine in args.engines:
+                rows += _onnx_rows(args, engine, fp32_path, Path(tmp), meta, name, feeds, reference, gmacs,
+                                   generator_feeds(meta, labels, instances))
+            if args.styles and meta.z_dim is not None:
+                rows += _styles_rows(args, fp32_path, meta, name, feeds)
+    _print(rows)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return rows
+
+
+def _generator(args):
+    torch.manual_seed(args.seed)
+    if args.checkpoint:
+        from gaugan_sdk.checkpoint import load_checkpoint
+
+        return load_checkpoint(args.checkpoint).build_generator()
+    from gaugan_sdk.labels import to_semantics
+    from gaugan_sdk.models import SPADEGenerator
+    from gaugan_sdk.models.batchnorm import recalibrate_batchnorm
+
+    # Random weights, with batch-norm statistics estimated on procedural scenes as training would leave them
+    # (default statistics blow the activations up, which no trained model does).
+    cfg = GeneratorConfig.preset(args.preset, **parse_overrides(args.overrides))
+    generator = SPADEGenerator(cfg)
+    scenes = scene_batch(2000, 2, *cfg.image_size, label_set_for(cfg))
+    semantics = torch.from_numpy(to_semantics(scenes[0], scenes[1] if cfg.use_instance else None, cfg))
+    recalibrate_batchnorm(generator, [(semantics, torch.randn(2, cfg.z_dim) if cfg.use_vae else None)])
+    return generator.eval()
+
+
+def _onnx_rows(args, engine, fp32_path, tmp, meta, name, feeds, reference, gmacs, calib) -> list[dict]:
+    path = fp32_path if engine == "fp32" else tmp / f"{fp32_path.stem}.{engine}.onnx"
+    note = ""
+    if engine != "fp32":
+        t = time.perf_counter()
+        _, report = apply_precision(fp32_path, path, meta, engine, calib,
+                                    target_psnr_db=args.int8_target if engine == "int8" else None)
+        for line in report.notes:
+            print(f"  {line}")
+        note = f", {len(report.kept_fp16_nodes)} convs in fp16" if engine == "int8" else ""
+        print(f"converted the {name} graph to {engine} in {time.perf_counter() - t:.1f} s")
+    rows = []
+    # int8 on the CPU both ways: exact Q/DQ (what TensorRT computes) and ONNX Runtime's fused kernels
+    for mode in ("exact", "fused") if engine == "int8" else ("exact",):
+        run = onnx_runner(path, int8_mode=mode)
+        out = run(feeds)[0]
+        backend = f"ONNX Runtime {engine}{f' {mode}' if engine == 'int8' else ''} (CPU EP)"
+        rows.append(row(backend, name, timed(lambda run=run: run(feeds), args.warmup, args.iters), args.batch,
+                        _quality(out, reference) + note, gmacs))
+    return rows
+
+
+def _styles_rows(args, path, meta, name, feeds) -> list[dict]:
+    """One mask with `--styles` styles against one image: the fast graph takes the mask once (label batch 1),
+    the reference graph needs it repeated."""
+    run = onnx_runner(path)
+    z = np.random.default_rng(7).standard_normal((args.styles, meta.z_dim)).astype(np.float32)
+    maps = {k: v[:1] for k, v in feeds.items() if k != "z"}
+    if not meta.broadcasts_label:
+        maps = {k: np.repeat(v, args.styles, axis=0) for k, v in maps.items()}
+    single = timed(lambda: run({**{k: v[:1] for k, v in maps.items()}, "z": z[:1]}), args.warmup, args.iters)
+    many = timed(lambda: run({**maps, "z": z}), args.warmup, args.iters)
+    ratio = statistics.median(many) / statistics.median(single)
+    how = "mask once" if meta.broadcasts_label else "mask repeated"
+    return [row("ONNX Runtime fp32, 1 style (CPU EP)", name, single, 1, "reference for the styles row"),
+            row(f"ONNX Runtime fp32, 1 mask x {args.styles} styles (CPU EP)", name, many, args.styles,
+                f"{ratio:.2f} single images ({how})")]
+
+
+def _quality(out: np.ndarray, reference: np.ndarray) -> str:
+    worst = int(np.abs(image_to_uint8(out).astype(int) - image_to_uint8(reference).astype(int)).max())
+    return f"PSNR {psnr(out, reference):.1f} dB, max|d| {np.abs(out - reference).max():.2g}, worst {worst} levels"
+
+
+def _print(rows: list[dict]) -> None:
+    base = rows[0]["median_ms"] / rows[0]["batch"]
+    print(f"\n{'backend':<50}{'graph':<13}{'batch':>6}{'GMAC':>8}{'median ms':>11}{'p90 ms':>10}{'img/s':>8}"
+          f"{'vs first':>10}  quality vs eager fp32 (reference graph)")
+    for r in rows:
+        gmac = f"{r['gmac_per_image']:.1f}" if r["gmac_per_image"] is not None else "-"
+        speed = base / (r["median_ms"] / r["batch"])
+        print(f"{r['backend']:<50}{r['graph']:<13}{r['batch']:>6}{gmac:>8}{r['median_ms']:>11.1f}{r['p90_ms']:>10.1f}"
+              f"{r['images_per_s']:>8.2f}{speed:>9.2f}x  {r['quality']}")
 
 
 if __name__ == "__main__":

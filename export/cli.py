@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.contract import GRAPHS, MASK_CONVS
 from gaugan_sdk.kinds import EXPORT_FORMATS
 from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata
 
@@ -43,6 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     shapes.add_argument("--dynamic-size", action="store_true",
                         help="accept any H, W in multiples of the stride (default range: 2*stride .. 2x the size)")
     p.add_argument("--uint8-output", action="store_true", help="in-graph conversion to uint8 (N, H, W, 3) RGB")
+    p.add_argument("--graph", choices=GRAPHS, default="fast",
+                   help="fast (default): exact restructuring (batch norm folded into the modulation, one mask conv "
+                        "per block, one mask for N styles); reference: one op per reference op")
+    p.add_argument("--mask-conv", choices=("auto", *MASK_CONVS), default="auto",
+                   help="the fast graph's first mask conv: a conv of the one-hot, a table lookup, or auto (by "
+                        "target: lookup on the CPU for many labels, conv on GPUs)")
     calib = p.add_argument_group("calibration / verification masks")
     calib.add_argument("--calib-dir", help="folder of label-id PNGs (default: procedural scenes, with a warning)")
     calib.add_argument("--calib-count", type=int,
@@ -72,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         result = export_checkpoint(
             args.checkpoint, format=args.format, precision=args.engine, output=args.output, preset=args.preset,
             overrides=args.overrides, dynamic_size=args.dynamic_size, uint8_output=args.uint8_output,
+            graph=args.graph, mask_conv=args.mask_conv,
             calib_dir=args.calib_dir, calib_count=args.calib_count, int8_max_fp16=args.int8_max_fp16,
             timing_cache=args.timing_cache, workspace_gb=args.workspace, verify=args.verify, atol=args.atol,
             rtol=args.rtol, min_psnr=args.min_psnr, triton_repo=args.triton_repo,

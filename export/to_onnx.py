@@ -18,7 +18,7 @@ from gaugan_sdk.contract import DEFAULT_BATCH, STYLE_SIZE, Range, Shapes
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
 
-from .trace import TraceSpec, encoder_trace, generator_trace
+from .trace import TraceSpec, encoder_trace, generator_trace, graph_fields
 
 # Ops of the TensorRT ONNX parser's support matrix that graphs like ours can contain (all are supported by
 # TensorRT 10.x and 11.x; QuantizeLinear/DequantizeLinear with zero points 0 only).
@@ -32,13 +32,15 @@ TRT_PARSER_OPS = frozenset({
 
 
 def export_generator(generator: SPADEGenerator, path: str | Path, shapes: Shapes = Shapes(), *,
-                     uint8_output: bool = False, source: dict | None = None,
-                     encoder_file: str | None = None) -> ArtifactMetadata:
-    """Export a generator (ids in, image out) to an fp32 ONNX file at `path` with its metadata inside."""
+                     uint8_output: bool = False, source: dict | None = None, encoder_file: str | None = None,
+                     graph: str = "reference", mask_conv: str = "conv") -> ArtifactMetadata:
+    """Export a generator (ids in, image out; `graph` "reference" or "fast", `mask_conv` of the fast graph) to
+    an fp32 ONNX file at `path` with its metadata inside."""
     shapes = shapes.resolved(generator.cfg)
-    spec = generator_trace(generator, shapes, uint8_output)
+    spec = generator_trace(generator, shapes, uint8_output, graph=graph, mask_conv=mask_conv)
     meta = ArtifactMetadata.for_graph("generator", "onnx", "fp32", generator.cfg, (spec.inputs, spec.outputs),
-                                      shapes, uint8_output=uint8_output, encoder=encoder_file, source=source or {})
+                                      shapes, uint8_output=uint8_output, encoder=encoder_file, source=source or {},
+                                      **graph_fields(graph, mask_conv))
     save_onnx(_export(spec), path, meta)
     return meta
 

@@ -16,7 +16,7 @@ from gaugan_sdk.contract import DEFAULT_BATCH, STYLE_SIZE, Range, Shapes
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
 
-from .trace import TraceSpec, encoder_trace, generator_trace
+from .trace import TraceSpec, encoder_trace, generator_trace, graph_fields
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
@@ -27,14 +27,15 @@ def default_device() -> str:
 
 def export_generator_pt2(generator: SPADEGenerator, path: str | Path, shapes: Shapes = Shapes(), *,
                          precision: str = "fp32", device: str | None = None, uint8_output: bool = False,
-                         source: dict | None = None, encoder_file: str | None = None) -> ArtifactMetadata:
+                         source: dict | None = None, encoder_file: str | None = None, graph: str = "reference",
+                         mask_conv: str = "conv") -> ArtifactMetadata:
     device = check_precision_device(precision, device)
     shapes = shapes.resolved(generator.cfg)
-    spec = generator_trace(generator, shapes, uint8_output)
+    spec = generator_trace(generator, shapes, uint8_output, graph=graph, mask_conv=mask_conv)
     _compile(spec, path, device, precision)
     return ArtifactMetadata.for_graph("generator", "pt2", precision, generator.cfg, (spec.inputs, spec.outputs),
                                       shapes, uint8_output=uint8_output, encoder=encoder_file, source=source or {},
-                                      device=device)
+                                      device=device, **graph_fields(graph, mask_conv))
 
 
 def export_encoder_pt2(encoder: ConvEncoder, path: str | Path, batch: Range = DEFAULT_BATCH, *,

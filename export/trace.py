@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.export import Dim
 
-from gaugan_sdk.contract import (BATCH, HEIGHT, INSTANCE, LABEL, STYLE_HEIGHT, STYLE_SIZE, STYLE_WIDTH, WIDTH, Z,
-                                 Range, Shapes, TensorSpec, dim_ranges, encoder_io, generator_io)
+from gaugan_sdk.contract import (BATCH, HEIGHT, INSTANCE, LABEL, LABEL_BATCH, STYLE_HEIGHT, STYLE_SIZE, STYLE_WIDTH,
+                                 WIDTH, Z, Range, Shapes, TensorSpec, dim_ranges, encoder_io, generator_io)
 from gaugan_sdk.models import ConvEncoder, EncoderGraph, GeneratorGraph, SPADEGenerator
 
 
@@ -33,17 +33,23 @@ class TraceSpec:
         return [t.name for t in self.outputs]
 
 
-def generator_trace(generator: SPADEGenerator, shapes: Shapes, uint8_output: bool = False) -> TraceSpec:
-    """The generator graph (ids in) with example inputs inside `shapes` (already resolved)."""
+def generator_trace(generator: SPADEGenerator, shapes: Shapes, uint8_output: bool = False, *,
+                    graph: str = "reference", mask_conv: str = "conv") -> TraceSpec:
+    """The generator graph (ids in; `graph` and `mask_conv` as in GeneratorGraph) with example inputs inside
+    `shapes` (already resolved)."""
     cfg = generator.cfg
-    inputs, outputs = generator_io(cfg, shapes, uint8_output)
-    graph = GeneratorGraph(generator, uint8_output=uint8_output, follows_input=shapes.follows_input(cfg)).eval()
+    inputs, outputs = generator_io(cfg, shapes, uint8_output, graph)
+    module = GeneratorGraph(generator, uint8_output=uint8_output, follows_input=shapes.follows_input(cfg),
+                            graph=graph, mask_conv=mask_conv).eval()
     ranges = dim_ranges("generator", shapes.batch, shapes.height, shapes.width)
     # Spatial sizes are multiples of the stride: the latent grid is the symbolic dimension.
-    dims = {BATCH: _dim(BATCH, ranges[BATCH]), HEIGHT: _dim("h", ranges[HEIGHT], cfg.stride),
-            WIDTH: _dim("w", ranges[WIDTH], cfg.stride)}
+    dims = {BATCH: _dim(BATCH, ranges[BATCH]), LABEL_BATCH: _dim(LABEL_BATCH, ranges[LABEL_BATCH]),
+            HEIGHT: _dim("h", ranges[HEIGHT], cfg.stride), WIDTH: _dim("w", ranges[WIDTH], cfg.stride)}
+    # a label batch apart from the batch: traced at another value, so that nothing ties the two together
     example = {BATCH: _example_batch(ranges[BATCH]), HEIGHT: _example_size(ranges[HEIGHT], cfg.stride),
                WIDTH: _example_size(ranges[WIDTH], cfg.stride)}
+    others = [v for v in range(2, ranges[LABEL_BATCH].max + 1) if v != example[BATCH]]
+    example[LABEL_BATCH] = others[0] if others else example[BATCH]
     rng = np.random.default_rng(0)
     tensors = {}
     for spec in inputs:
@@ -54,7 +60,7 @@ def generator_trace(generator: SPADEGenerator, shapes: Shapes, uint8_output: boo
             tensors[INSTANCE] = tensors[LABEL] * 7 + 1
         elif spec.name == Z:
             tensors[Z] = torch.randn(shape)
-    return TraceSpec(graph, (tensors[LABEL],), {t.name: tensors[t.name] for t in inputs[1:]},
+    return TraceSpec(module, (tensors[LABEL],), {t.name: tensors[t.name] for t in inputs[1:]},
                      _dynamic(inputs, dims), inputs, outputs)
 
 
@@ -91,3 +97,8 @@ def _example_batch(values: Range) -> int:
 def _example_size(values: Range, stride: int) -> int:
     """A traced size away from 1 * stride (that would specialize the symbolic latent size to 1)."""
     return values.opt if values.opt != stride else values.max
+
+
+def graph_fields(graph: str, mask_conv: str) -> dict[str, str | None]:
+    """The metadata's record of the graph exported (a reference graph has no mask-conv choice)."""
+    return {"graph": graph, "mask_conv": mask_conv if graph == "fast" else None}

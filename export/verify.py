@@ -109,14 +109,21 @@ def generator_feeds(meta: ArtifactMetadata, labels: np.ndarray, instances: np.nd
 
 def verify_generator(run: Runner, artifact: str, meta: ArtifactMetadata, generator: SPADEGenerator,
                      feeds: dict[str, np.ndarray], **gates) -> VerifyReport:
-    """Compare the artifact with the eager fp32 generator on `feeds` (run in chunks of the max batch)."""
+    """Compare the artifact with the eager fp32 reference graph on `feeds` (run in chunks of the max batch);
+    an artifact that takes one mask for N styles also runs the first mask with two styles, against the
+    reference on the mask repeated."""
     start = time.perf_counter()
     reference = GeneratorGraph(generator, follows_input=meta.shapes.follows_input(meta.config)).eval()
+    chunks = list(_chunks(feeds, meta.batch.max))
+    if meta.broadcasts_label and meta.batch.max >= 2 and len(feeds[Z]) >= 2:
+        shared = {k: v[:1] if k != Z else v[:2] for k, v in feeds.items()}
+        chunks.append((shared, {k: np.repeat(v, 2, axis=0) if k != Z else v for k, v in shared.items()}))
     outputs, expected = [], []
-    for chunk in _chunks(feeds, meta.batch.max):
-        outputs.append(run(chunk)[0])
+    for chunk in chunks:
+        given, repeated = chunk if isinstance(chunk, tuple) else (chunk, chunk)
+        outputs.append(run(given)[0])
         with torch.no_grad():
-            expected.append(reference(*[torch.from_numpy(v) for v in chunk.values()]).numpy())
+            expected.append(reference(*[torch.from_numpy(v) for v in repeated.values()]).numpy())
     out, ref = np.concatenate(outputs), np.concatenate(expected)
     if meta.uint8_output:
         return _compare(out.astype(np.float64), image_to_uint8(ref).astype(np.float64), artifact, meta, 255.0,

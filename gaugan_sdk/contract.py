@@ -9,7 +9,8 @@ TensorRT, AOTInductor and checkpoint artifact, and over which shape ranges.
              -> mu, logvar float32 (N, z_dim)
 
 Dynamic dimensions have names (`batch`, `height`, `width`, `style_height`, `style_width`) and a `Range`
-(min, opt, max) each. Tracing, verification, TensorRT optimization profiles and buffers, Triton configs,
+(min, opt, max) each. The fast graph of a style model takes one mask for N styles: its label and instance
+batch is `label_batch`, 1 or the batch of z (its range: 1 .. the batch's max). Tracing, verification, TensorRT optimization profiles and buffers, Triton configs,
 sidecars, `metadata_from_io` and the runtime all derive their IO from `generator_io` / `encoder_io` here.
 Torch-free: the runtime imports it.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 __all__ = [
     "LABEL", "INSTANCE", "Z", "IMAGE", "STYLE", "MU", "LOGVAR", "BATCH", "HEIGHT", "WIDTH", "STYLE_HEIGHT",
-    "STYLE_WIDTH", "ROLES", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
+    "STYLE_WIDTH", "LABEL_BATCH", "ROLES", "GRAPHS", "MASK_CONVS", "broadcasts_label", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
     "UNBOUNDED_BATCH", "Range", "Shapes", "TensorSpec", "dim_ranges", "generator_io", "encoder_io",
     "spec_from_runtime", "role_of"
 ]
@@ -31,7 +32,10 @@ LABEL, INSTANCE, Z, IMAGE = "label", "instance", "z", "image"
 STYLE, MU, LOGVAR = "style", "mu", "logvar"
 BATCH, HEIGHT, WIDTH = "batch", "height", "width"
 STYLE_HEIGHT, STYLE_WIDTH = "style_height", "style_width"
+LABEL_BATCH = "label_batch"  # the mask batch of a broadcasting graph: 1 (one mask for N styles) or the batch
 ROLES = ("generator", "encoder")
+GRAPHS = ("fast", "reference")  # the exact restructurings a generator is exported as (DESIGN.md 3b)
+MASK_CONVS = ("conv", "lookup")  # the fast graph's first mask conv: a conv of the one-hot, or a table lookup
 
 
 @dataclass(frozen=True)
@@ -131,10 +135,15 @@ class Shapes:
 
 def dim_ranges(role: str, batch: Range, height: Range, width: Range) -> dict[str, Range]:
     """Each dynamic dimension's name -> its range, for an artifact of `role` (an encoder's height and width are
-    its style size)."""
+    its style size; a generator's label batch, where it has one, is 1 .. the batch's max)."""
     if role == "encoder":
         return {BATCH: batch, STYLE_HEIGHT: height, STYLE_WIDTH: width}
-    return {BATCH: batch, HEIGHT: height, WIDTH: width}
+    return {BATCH: batch, HEIGHT: height, WIDTH: width, LABEL_BATCH: Range(1, batch.opt, batch.max)}
+
+
+def broadcasts_label(cfg, graph: str) -> bool:
+    """Whether a generator graph takes one mask for N styles: the fast graph of a style model."""
+    return graph == "fast" and cfg.use_vae
 
 
 # --------------------------------------------------------------------------------------------- tensors
@@ -151,6 +160,7 @@ _TENSORS: dict[tuple[str, str], tuple[str, tuple[str | None, ...]]] = {
     (MU, "float32"): ("NC", (BATCH, None)),
     (LOGVAR, "float32"): ("NC", (BATCH, None)),
 }
+_ALIASES = {(LABEL, 0): LABEL_BATCH, (INSTANCE, 0): LABEL_BATCH}  # another name an axis may have
 GENERATOR_INPUTS = (LABEL, INSTANCE, Z)
 ENCODER_INPUTS = (STYLE,)
 ENCODER_OUTPUTS = (MU, LOGVAR)
@@ -204,20 +214,28 @@ def _entry(name: str, dtype: str) -> tuple[str, tuple[str | None, ...]]:
                          f"{accepted})") from None
 
 
-def _spec(name: str, dtype: str, ranges: dict[str, Range], fixed: dict[str, int]) -> TensorSpec:
-    """A spec of the table: each dynamic-capable axis is its name where its range is dynamic, else the fixed
-    size; the other axes take `fixed` by axis letter."""
+def _spec(name: str, dtype: str, ranges: dict[str, Range], fixed: dict[str, int],
+          aliased: bool = False) -> TensorSpec:
+    """A spec of the table: each dynamic-capable axis is its name (its alias with `aliased`) where its range is
+    dynamic, else the fixed size; the other axes take `fixed` by axis letter."""
     letters, dims = _entry(name, dtype)
-    shape = [(d if ranges[d].dynamic else ranges[d].min) if d else fixed[letter] for letter, d in zip(letters, dims)]
+    shape = []
+    for axis, (letter, d) in enumerate(zip(letters, dims)):
+        d = _ALIASES.get((name, axis), d) if aliased and d else d
+        shape.append((d if ranges[d].dynamic else ranges[d].min) if d else fixed[letter])
     return TensorSpec(name, dtype, tuple(shape))
 
 
-def generator_io(cfg, shapes: Shapes, uint8_output: bool = False) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    """(inputs, outputs) of a generator graph for `cfg` over resolved `shapes`."""
+def generator_io(cfg, shapes: Shapes, uint8_output: bool = False,
+                 graph: str = "reference") -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """(inputs, outputs) of a generator graph (`graph`: one of GRAPHS) for `cfg` over resolved `shapes`."""
+    if graph not in GRAPHS:
+        raise ValueError(f"graph={graph!r}; accepted: {', '.join(GRAPHS)}")
     ranges = dim_ranges("generator", shapes.batch, shapes.height, shapes.width)
-    inputs = [_spec(LABEL, "int32", ranges, {"C": 1})]
+    broadcast = broadcasts_label(cfg, graph)
+    inputs = [_spec(LABEL, "int32", ranges, {"C": 1}, broadcast)]
     if cfg.use_instance:
-        inputs.append(_spec(INSTANCE, "int32", ranges, {"C": 1}))
+        inputs.append(_spec(INSTANCE, "int32", ranges, {"C": 1}, broadcast))
     if cfg.use_vae:
         inputs.append(_spec(Z, "float32", ranges, {"C": cfg.z_dim}))
     image = _spec(IMAGE, "uint8" if uint8_output else "float32", ranges, {"C": 3})
@@ -240,11 +258,12 @@ def spec_from_runtime(name: str, dtype: str, shape: tuple) -> TensorSpec:
         raise ValueError(f"IO tensor {name!r} {dtype} {tuple(shape)} has rank {len(shape)}; the contract's "
                          f"{name} is {letters} (rank {len(dims)})")
     out = []
-    for dim, named in zip(shape, dims):
+    for axis, (dim, named) in enumerate(zip(shape, dims)):
         fixed = isinstance(dim, int) and dim >= 0
         if not fixed and named is None:
             raise ValueError(f"IO tensor {name!r} has a dynamic dimension where the contract fixes one: {shape}")
-        out.append(int(dim) if fixed else named)
+        alias = _ALIASES.get((name, axis))
+        out.append(int(dim) if fixed else alias if dim == alias else named)  # a runtime that names it keeps it
     return TensorSpec(name, dtype, tuple(out))
 
 

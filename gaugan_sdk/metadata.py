@@ -21,8 +21,9 @@ from typing import Any
 from . import __version__
 from ._io import atomic_write
 from .config import GeneratorConfig
-from .contract import (BATCH, INSTANCE, ROLES, STYLE_SIZE, UNBOUNDED_BATCH, Z, Range, Shapes, TensorSpec,
-                       dim_ranges, role_of)
+from .contract import (BATCH, GRAPHS, HEIGHT, INSTANCE, LABEL, LABEL_BATCH, MASK_CONVS, ROLES, STYLE_HEIGHT,
+                       STYLE_SIZE, STYLE_WIDTH, UNBOUNDED_BATCH, WIDTH, Z, Range, Shapes, TensorSpec, dim_ranges,
+                       role_of)
 from .kinds import FORMATS
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
     "metadata_from_io"
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: graph and mask_conv (files of version 1 are reference graphs)
 PRECISIONS = ("fp32", "fp16", "int8")
 UNKNOWN = "unknown"  # the precision of an artifact described from its IO alone
 PROPS_PREFIX = "gaugan_sdk."
@@ -53,14 +54,19 @@ class ArtifactMetadata:
     source: dict[str, Any] = field(default_factory=dict)  # checkpoint kind, files, sha256
     tensorrt: dict[str, Any] | None = None  # version, gpu, compute_capability (plans only)
     device: str | None = None  # "cpu" or "cuda" for .pt2 packages, which are built for one device type
+    graph: str = "reference"  # contract.GRAPHS: the exact restructuring exported (unknown: from IO alone)
+    mask_conv: str | None = None  # the fast graph's first mask conv: contract.MASK_CONVS
     sdk_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        precisions = PRECISIONS + ((UNKNOWN,) if self.config is None else ())
-        for name, allowed in (("role", ROLES), ("format", FORMATS), ("precision", precisions)):
+        unknown = (UNKNOWN,) if self.config is None else ()
+        checks = (("role", ROLES), ("format", FORMATS), ("precision", PRECISIONS + unknown),
+                  ("graph", GRAPHS + unknown), ("mask_conv", MASK_CONVS + (None,)))
+        for name, allowed in checks:
             if getattr(self, name) not in allowed:
-                raise ValueError(f"metadata {name}={getattr(self, name)!r}; accepted: {', '.join(allowed)}")
+                raise ValueError(f"metadata {name}={getattr(self, name)!r}; accepted: "
+                                 f"{', '.join(str(a) for a in allowed)}")
         for name in RANGE_FIELDS:
             object.__setattr__(self, name, Range.of(getattr(self, name), f"metadata {name} range"))
 
@@ -85,6 +91,11 @@ class ArtifactMetadata:
     @property
     def dynamic_size(self) -> bool:
         return self.shapes.dynamic_size
+
+    @property
+    def broadcasts_label(self) -> bool:
+        """Whether the generator takes one mask for N styles (its label batch is `label_batch`)."""
+        return any(LABEL_BATCH in t.axes for t in self.inputs if t.name == LABEL)
 
     @property
     def input_names(self) -> list[str]:
@@ -176,7 +187,6 @@ def read_sidecar(artifact: str | os.PathLike) -> ArtifactMetadata:
     return ArtifactMetadata.from_dict(data, str(path))
 
 
-
 # ---------------------------------------------------------------------------------------------- from IO alone
 def metadata_from_io(where: str, fmt: str, inputs: list[TensorSpec], outputs: list[TensorSpec],
                      ranges: dict[str, Range] | None = None) -> ArtifactMetadata:
@@ -190,22 +200,24 @@ def metadata_from_io(where: str, fmt: str, inputs: list[TensorSpec], outputs: li
         role = role_of([t.name for t in inputs])
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
-    ranges, first = ranges or {}, inputs[0]
+    ranges, specs = ranges or {}, (*inputs, *outputs)
 
     def span(dim: str) -> Range:
-        value = first.shape[first.axis_of(dim)]
-        if not isinstance(value, str):
-            return Range.fixed(value)
-        if dim in ranges:
-            return Range.of(ranges[dim], f"{where}: {dim} range")
-        if dim == BATCH:
-            return UNBOUNDED_BATCH
-        if role == "encoder":
-            return STYLE_SIZE  # the encoder resizes any style image in-graph
-        raise ValueError(f"{where}: the IO has a dynamic {dim} with no recorded range, so the sizes it accepts "
-                         f"are unknown; restore its metadata (the .json sidecar gaugan-export wrote) or re-export it")
+        if any(dim in spec.axes for spec in specs):  # dynamic
+            if dim in ranges:
+                return Range.of(ranges[dim], f"{where}: {dim} range")
+            if dim == BATCH:
+                return UNBOUNDED_BATCH
+            if role == "encoder":
+                return STYLE_SIZE  # the encoder resizes any style image in-graph
+            raise ValueError(f"{where}: the IO has a dynamic {dim} with no recorded range, so the sizes it "
+                             f"accepts are unknown; restore its metadata (the .json sidecar gaugan-export wrote) "
+                             f"or re-export it")
+        sizes = [spec.shape[spec.axis_of(dim)] for spec in specs if spec.axis_of(dim) is not None]
+        return Range.fixed(next(v for v in sizes if isinstance(v, int)))
 
-    batch, height, width = (span(dim) for dim in dim_ranges(role, UNBOUNDED_BATCH, STYLE_SIZE, STYLE_SIZE))
+    size_dims = (STYLE_HEIGHT, STYLE_WIDTH) if role == "encoder" else (HEIGHT, WIDTH)
+    batch, height, width = (span(dim) for dim in (BATCH, *size_dims))
     uint8_output = role == "generator" and bool(outputs) and outputs[0].dtype == "uint8"
     return ArtifactMetadata(role, fmt, UNKNOWN, None, tuple(inputs), tuple(outputs), batch, height, width,
-                            uint8_output=uint8_output)
+                            uint8_output=uint8_output, graph=UNKNOWN)

@@ -80,13 +80,21 @@ class Synthesizer:
         wrote it: float32 (N, 3, H, W) in [-1, 1], or uint8 (N, H, W, 3) for --uint8-output artifacts; a
         DeviceArray (CUDA memory, valid until the next call) for TensorRT and ONNX Runtime on a GPU, a
         torch.Tensor for .pt2 packages and checkpoints, numpy where ONNX Runtime ran on the CPU. The maps must
-        be at a size the artifact takes and their count within its batch range."""
+        be at a size the artifact takes and their count within its batch range.
+
+        One label map with several seeds or style images (style models): one image per seed / style, the
+        style explorer's case. Artifacts that take one mask for N styles (the fast graph) compute its mask
+        branch once; others get the map repeated."""
         label = np.asarray(label)
         single = label.ndim == 2 or (label.ndim == 3 and label.shape[-1] == 3 and label.dtype == np.uint8)
         ids = self._ids(label)
-        count, height, width = ids.shape
+        maps, height, width = ids.shape
         inst = self._instance(instance, ids)
+        count = self._image_count(maps, style, seed)
         z = self._z(count, style, seed)
+        shared = maps == 1 and count > 1  # one mask for N styles
+        if shared and not self.meta.broadcasts_label:
+            ids, inst = np.repeat(ids, count, axis=0), None if inst is None else np.repeat(inst, count, axis=0)
         target = self._target_size(height, width)
         if device_output:
             batch = self.meta.batch
@@ -99,12 +107,16 @@ class Synthesizer:
             ids = _resize_nearest(ids, target)
             inst = None if inst is None else _resize_nearest(inst, target)
         step = self.meta.batch.max
-        images = [self._generate(ids[i:i + step], None if inst is None else inst[i:i + step],
-                                 None if z is None else z[i:i + step]) for i in range(0, count, step)]
+
+        def chunk(maps: np.ndarray | None, i: int) -> np.ndarray | None:
+            return None if maps is None else maps if len(maps) == 1 else maps[i:i + step]
+
+        images = [self._generate(chunk(ids, i), chunk(inst, i), None if z is None else z[i:i + step])
+                  for i in range(0, count, step)]
         image = np.concatenate(images)
         if target != (height, width):
             image = _resize_bilinear_uint8(image, (height, width))
-        return image[0] if single else image
+        return image[0] if single and count == 1 else image
 
     def stream(self, frames: Iterable[np.ndarray], **options) -> Iterator[np.ndarray]:
         """run() over an iterable of frames (label ids or palette masks), one image per frame, lazily."""
@@ -175,6 +187,16 @@ class Synthesizer:
                              f"{ids.shape[1:] if ids.shape[0] == 1 else ids.shape}; they must match")
         return inst.astype(np.int32)
 
+    def _image_count(self, maps: int, style: np.ndarray | None, seed) -> int:
+        """Images to make: one per map, or, for one map of a style model, one per seed or style image given."""
+        if maps != 1 or self.meta.z_dim is None:
+            return maps
+        styles = np.shape(style)[0] if style is not None and np.ndim(style) == 4 else 1
+        seeds = len(seed) if seed is not None and not isinstance(seed, (int, np.integer)) else 1
+        if styles > 1 and seeds > 1 and styles != seeds:
+            raise ValueError(f"{styles} style images and {seeds} seeds for one label map: give as many of each")
+        return max(styles, seeds)
+
     def _z(self, count: int, style: np.ndarray | None, seed) -> np.ndarray | None:
         if self.meta.z_dim is None:
             if style is not None:
@@ -210,15 +232,17 @@ class Synthesizer:
 
     def _generate(self, ids: np.ndarray, inst: np.ndarray | None, z: np.ndarray | None,
                   device_output: bool = False):
-        count = len(ids)
+        """One engine call: `count` images (z's batch, else the maps'); one map may serve them all."""
+        count = len(ids) if z is None else len(z)
+        shared = len(ids) < count  # one map for all (label_batch 1)
         feeds = {LABEL: ids[:, None]}
         if inst is not None:
             feeds[INSTANCE] = inst[:, None]
         if z is not None:
             feeds[Z] = z
         if count < self.meta.batch.min:  # an artifact with a larger minimum batch: pad, then drop the padding
-            feeds = {k: np.concatenate([v, np.repeat(v[-1:], self.meta.batch.min - count, axis=0)])
-                     for k, v in feeds.items()}
+            pad = lambda v: np.concatenate([v, np.repeat(v[-1:], self.meta.batch.min - count, axis=0)])  # noqa: E731
+            feeds = {k: v if shared and k != Z else pad(v) for k, v in feeds.items()}
         (image,) = self.generator.run(feeds, device_output)[:1]
         if device_output:
             return image

@@ -4,7 +4,9 @@ a checkpoint runs in the runtime.
 GeneratorGraph: label [, instance] [, z] -> image. The one-hot / dontcare / instance-edge expansion runs inside
 the graph (one int per pixel crosses to the device instead of semantic_nc floats) and equals
 `gaugan_sdk.labels.to_semantics` bit for bit. Ids are not range-checked here: the runtime rejects bad ones
-before they reach an engine.
+before they reach an engine. `graph="reference"` runs the reference module graph one op to one op (the
+parity baseline); `graph="fast"` its exact restructuring (`models.fast`: batch norm folded into the
+modulation, one mask conv per block or a lookup, one mask for N styles).
 
 EncoderGraph: style (uint8 RGB NHWC, or float NCHW in [-1, 1]) -> mu, logvar.
 """
@@ -15,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..contract import GRAPHS
 from .encoder import ENCODER_INPUT_SIZE, ConvEncoder
+from .fast import FastGenerator
 from .folding import fold_for_inference
 from .generator import SPADEGenerator
 from .semantics import semantics_tensor
@@ -30,21 +34,29 @@ class GeneratorGraph(nn.Module):
     """`follows_input`: the latent grid follows the input size (a fully convolutional run at sizes other than
     the config's; `contract.Shapes.follows_input`)."""
 
-    def __init__(self, generator: SPADEGenerator, *, uint8_output: bool = False, follows_input: bool = False):
+    def __init__(self, generator: SPADEGenerator, *, uint8_output: bool = False, follows_input: bool = False,
+                 graph: str = "reference", mask_conv: str = "conv"):
         super().__init__()
-        self.cfg = generator.cfg
-        self.generator = fold_for_inference(generator)
+        if graph not in GRAPHS:
+            raise ValueError(f"graph={graph!r}; accepted: {', '.join(GRAPHS)}")
+        self.cfg, self.graph = generator.cfg, graph
+        folded = fold_for_inference(generator)
+        self.generator = FastGenerator(folded, mask_conv) if graph == "fast" else folded
         self.uint8_output = uint8_output
         self.follows_input = follows_input
 
     def forward(self, label: torch.Tensor, instance: torch.Tensor | None = None,
                 z: torch.Tensor | None = None) -> torch.Tensor:
         dtype = self.generator.conv_img.weight.dtype  # fp16 packages compute in half, IO stays int32 / float32
-        semantics = semantics_tensor(label, instance, self.cfg).to(dtype)
         latent = None
         if self.follows_input:
             latent = (label.shape[2] // self.cfg.stride, label.shape[3] // self.cfg.stride)
-        image = self.generator(semantics, None if z is None else z.to(dtype), latent_size=latent).float()
+        z = None if z is None else z.to(dtype)
+        if self.graph == "fast":  # takes the ids: its mask branch resizes ids, not a one-hot map
+            image = self.generator(label, instance, z, latent_size=latent)
+        else:
+            image = self.generator(semantics_tensor(label, instance, self.cfg).to(dtype), z, latent_size=latent)
+        image = image.float()
         return image_to_uint8(image) if self.uint8_output else image
 
 

@@ -1,0 +1,187 @@
+"""The fast graph (`gaugan_sdk.models.fast`): exact against the reference graph in eager PyTorch and ONNX
+Runtime (tiny models here, full size under `slow`), both mask-conv forms, one mask for N styles through the
+exported file and the runtime, its MACs counted from the ONNX, and what the metadata records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from conftest import random_labels, tiny_config
+from export import choose_mask_conv
+from export.macs import onnx_macs
+from export.to_onnx import export_generator, unsupported_ops
+from export.verify import generator_feeds, onnx_runner, verify_generator
+from gaugan_sdk import Synthesizer
+from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.contract import Range, Shapes
+from gaugan_sdk.imaging import image_to_uint8
+from gaugan_sdk.kinds import ONNX, PT2, TENSORRT
+from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar, write_sidecar
+from gaugan_sdk.models import GeneratorGraph
+from gaugan_sdk.models.profile import generator_macs
+from test_models import realistic_generator
+
+LAYOUTS = [("cityscapes", {}), ("ade20k", {}), ("coco", {}), ("cityscapes", dict(use_vae=True)),
+           ("coco", dict(use_vae=True))]
+# other geometries and norms; crops large enough that the latent grid is not 1x1 (batch statistics of one
+# pixel leave channels with zero variance, where the float32 reference itself is off by 0.3 from float64)
+VARIANTS = [("ade20k", dict(param_free_norm="instance")), ("ade20k", dict(num_upsampling_layers="more",
+                                                                          crop_size=128)),
+            ("coco", dict(num_upsampling_layers="most", crop_size=256)), ("coco", dict(spectral_norm=False)),
+            ("ade20k", dict(param_free_norm="batch", use_vae=True))]
+
+
+def inputs(cfg, batch=2, seed=0):
+    labels, instances = random_labels(cfg, batch=batch, seed=seed)
+    label = torch.from_numpy(labels.astype(np.int32))[:, None]
+    instance = torch.from_numpy(instances)[:, None] if cfg.use_instance else None
+    z = torch.randn(batch, cfg.z_dim, generator=torch.Generator().manual_seed(seed)) if cfg.use_vae else None
+    return label, instance, z
+
+
+@pytest.mark.parametrize("mask_conv", ["conv", "lookup"])
+@pytest.mark.parametrize("preset, overrides", LAYOUTS + VARIANTS)
+def test_fast_graph_equals_the_reference_in_eager(preset, overrides, mask_conv):
+    cfg = tiny_config(preset, **overrides)
+    generator = realistic_generator(cfg)
+    label, instance, z = inputs(cfg)
+    with torch.no_grad():
+        reference = GeneratorGraph(generator)(label, instance, z)
+        fast = GeneratorGraph(generator, graph="fast", mask_conv=mask_conv)(label, instance, z)
+    assert reference.abs().max() > 0.05 and reference.std() > 0.02  # an informative image
+    assert (fast - reference).abs().max() <= 1e-5, float((fast - reference).abs().max())
+
+
+def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(tmp_path):
+    cfg = tiny_config("cityscapes")
+    generator = realistic_generator(cfg)
+    ops = {}
+    for graph in ("reference", "fast"):
+        export_generator(generator, tmp_path / f"{graph}.onnx", graph=graph, mask_conv="conv")
+        model = onnx.load(tmp_path / f"{graph}.onnx")
+        ops[graph] = [n.op_type for n in model.graph.node]
+        assert not unsupported_ops(model)
+    assert "BatchNormalization" in ops["reference"] and "BatchNormalization" not in ops["fast"]
+    # reference: stem + 18 SPADEs x (shared, gamma, beta) + 7 blocks x 2 convs + 4 shortcuts + conv_img = 74;
+    # fast: the same main path, one shared conv per block and one gamma|beta conv per SPADE: 45
+    assert (ops["reference"].count("Conv"), ops["fast"].count("Conv")) == (74, 45)
+
+
+@pytest.mark.parametrize("preset, overrides", LAYOUTS)
+def test_fast_onnx_equals_the_reference_onnx_and_its_macs_are_counted_from_the_file(preset, overrides, tmp_path):
+    cfg = tiny_config(preset, **overrides)
+    generator = realistic_generator(cfg)
+    shapes = Shapes(Range(1, 2, 4))
+    label, instance, z = inputs(cfg)
+    macs, outputs = {}, {}
+    for graph, mask_conv in (("reference", "conv"), ("fast", "conv"), ("fast", "lookup")):
+        path = tmp_path / f"{graph}_{mask_conv}.onnx"
+        meta = export_generator(generator, path, shapes, graph=graph, mask_conv=mask_conv)
+        feeds = {k: v.numpy() for k, v in zip(meta.input_names, (t for t in (label, instance, z) if t is not None))}
+        report = verify_generator(onnx_runner(path), path.name, meta, generator, feeds)  # vs eager reference
+        assert report.passed, report.summary()
+        assert report.samples == len(label) + (2 if meta.broadcasts_label else 0)  # + one mask, two styles
+        outputs[(graph, mask_conv)] = onnx_runner(path)(feeds)[0]
+        macs[(graph, mask_conv)] = onnx_macs(path, {k: (1, *v.shape[1:]) for k, v in feeds.items()})["total"]
+    for mask_conv in ("conv", "lookup"):  # like for like: ONNX Runtime runs both graphs
+        assert np.abs(outputs[("fast", mask_conv)] - outputs[("reference", "conv")]).max() <= 1e-5
+    counted = generator_macs(cfg)
+    assert macs[("reference", "conv")] == counted.total  # the file's count = the module's count
+    assert macs[("fast", "conv")] == counted.total  # the same convs, fused
+    shared = counted.total_where(lambda name: ".mlp_shared" in name)
+    edges = shared // cfg.semantic_nc if cfg.use_instance else 0  # the lookup keeps a 1-channel edge conv
+    assert macs[("fast", "lookup")] == counted.total - shared + edges
+
+
+def test_one_mask_many_styles_through_the_file_and_the_runtime(tmp_path, monkeypatch):
+    cfg = tiny_config("coco", use_vae=True)
+    generator = realistic_generator(cfg)
+    for graph in ("fast", "reference"):
+        path = tmp_path / f"{graph}.onnx"
+        write_sidecar(path, export_generator(generator, path, Shapes(Range(1, 2, 4)), graph=graph))
+    fast, reference = read_sidecar(tmp_path / "fast.onnx"), read_sidecar(tmp_path / "reference.onnx")
+    assert fast.broadcasts_label and not reference.broadcasts_label
+    assert fast.inputs[0].shape[0] == "label_batch" and fast.inputs[-1].shape[0] == "batch"
+    labels, _ = random_labels(cfg, batch=1)
+    calls = []
+    with Synthesizer(tmp_path / "fast.onnx") as syn, Synthesizer(tmp_path / "reference.onnx") as ref:
+        original = syn.generator.run
+
+        def spy(feeds, device_output=False):
+            calls.append({k: v.shape for k, v in feeds.items()})
+            return original(feeds, device_output)
+
+        monkeypatch.setattr(syn.generator, "run", spy)
+        many = syn.run(labels[0], seed=[1, 2, 3, 4, 5])  # one mask, 5 styles: batches of 4 + 1
+        assert many.shape == (5, *cfg.image_size, 3)
+        assert [c["label"][0] for c in calls] == [1, 1] and [c["z"][0] for c in calls] == [4, 1]
+        expected = ref.run(np.repeat(labels, 5, axis=0), seed=[1, 2, 3, 4, 5])
+        assert np.abs(many.astype(int) - expected.astype(int)).max() <= 1
+        assert syn.run(labels[0], seed=[9]).shape == (*cfg.image_size, 3)  # one map, one seed: one image
+        with pytest.raises(ValueError, match="2 style images and 3 seeds for one label map"):
+            syn.run(labels[0], style=np.zeros((2, 32, 32, 3), np.uint8), seed=[1, 2, 3])
+
+
+def test_metadata_records_the_graph_and_reads_older_files(tmp_path):
+    cfg = tiny_config("ade20k")
+    meta = export_generator(realistic_generator(cfg), tmp_path / "g.onnx", graph="fast", mask_conv="lookup")
+    assert (meta.graph, meta.mask_conv) == ("fast", "lookup")
+    data = json.loads(meta.to_json())
+    assert data["schema_version"] == 2 and data["graph"] == "fast"
+    old = {k: v for k, v in data.items() if k not in ("graph", "mask_conv")} | {"schema_version": 1}
+    legacy = ArtifactMetadata.from_dict(old)  # written before the graph was recorded: a reference graph
+    assert (legacy.graph, legacy.mask_conv) == ("reference", None)
+    with pytest.raises(ValueError, match="metadata graph='quick'; accepted: fast, reference"):
+        ArtifactMetadata.from_dict({**data, "graph": "quick"})
+
+
+def test_mask_conv_choice_by_target():
+    city, ade = GeneratorConfig.preset("cityscapes"), GeneratorConfig.preset("ade20k")
+    assert choose_mask_conv(ade, ONNX) == "lookup" and choose_mask_conv(city, ONNX) == "conv"
+    assert choose_mask_conv(ade, TENSORRT) == "conv" and choose_mask_conv(ade, PT2, "cuda") == "conv"
+    assert choose_mask_conv(ade, PT2, "cpu") == "lookup"
+
+
+# ------------------------------------------------------------------------------ full size
+@pytest.mark.slow
+@pytest.mark.parametrize("preset, overrides", LAYOUTS[:4])
+def test_full_size_fast_graph_is_exact(preset, overrides):
+    """Random weights with recalibrated batch norm at the real geometry: fast (both mask convs) vs reference in
+    eager fp32, max |diff| <= 1e-5 and uint8 within 1 level on >= 99.99% of pixels."""
+    cfg = GeneratorConfig.preset(preset, **overrides)
+    generator = realistic_generator(cfg)
+    label, instance, z = inputs(cfg, batch=1, seed=3)
+    with torch.no_grad():
+        reference = GeneratorGraph(generator)(label, instance, z)
+        for mask_conv in ("conv", "lookup"):
+            fast = GeneratorGraph(generator, graph="fast", mask_conv=mask_conv)(label, instance, z)
+            diff = float((fast - reference).abs().max())
+            levels = np.abs(image_to_uint8(fast.numpy()).astype(int) - image_to_uint8(reference.numpy()).astype(int))
+            print(f"{preset} {overrides} {mask_conv}: max |diff| {diff:.2e}, uint8 within 1 level "
+                  f"{100 * (levels <= 1).mean():.4f}%")
+            assert diff <= 1e-5 and (levels <= 1).mean() >= 0.9999
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["cityscapes", "ade20k", "coco"])
+def test_full_size_fast_onnx_is_exact(preset, tmp_path):
+    cfg = GeneratorConfig.preset(preset)
+    generator = realistic_generator(cfg)
+    label, instance, _ = inputs(cfg, batch=1, seed=5)
+    out = {}
+    for graph, mask_conv in (("reference", "conv"), ("fast", "conv"), ("fast", "lookup")):
+        meta = export_generator(generator, tmp_path / "g.onnx", Shapes(Range(1, 1, 2)), graph=graph,
+                                mask_conv=mask_conv)
+        feeds = generator_feeds(meta, label.numpy()[:, 0], None if instance is None else instance.numpy()[:, 0])
+        out[(graph, mask_conv)] = onnx_runner(tmp_path / "g.onnx")(feeds)[0]
+    for mask_conv in ("conv", "lookup"):
+        fast, reference = out[("fast", mask_conv)], out[("reference", "conv")]
+        levels = np.abs(image_to_uint8(fast).astype(int) - image_to_uint8(reference).astype(int))
+        print(f"{preset} fast:{mask_conv} vs reference, both ONNX Runtime: max |diff| "
+              f"{np.abs(fast - reference).max():.2e}, uint8 within 1 level {100 * (levels <= 1).mean():.4f}%")
+        assert np.abs(fast - reference).max() <= 1e-5 and (levels <= 1).mean() >= 0.9999
