@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="graph variants: reference, fast:conv, fast:lookup (default all three)")
     p.add_argument("--engines", nargs="+", default=["fp32", "fp16", "int8"], choices=PRECISIONS)
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--pt2", action="store_true", help="also AOTInductor packages of each graph (fp32; fp16 on CUDA)")
     p.add_argument("--styles", type=int, default=0,
                    help="style models: also time one mask with this many styles (fast graphs broadcast it)")
     p.add_argument("--warmup", type=int, default=1)
@@ -143,6 +144,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for engine in args.engines:
                 rows += _onnx_rows(args, engine, fp32_path, Path(tmp), meta, name, feeds, reference, gmacs,
                                    generator_feeds(meta, labels, instances))
+            if args.pt2:
+                rows += _pt2_rows(args, generator, graph, mask_conv, Path(tmp), batch, feeds, reference, gmacs,
+                                  device)
             if args.styles and meta.z_dim is not None:
                 rows += _styles_rows(args, fp32_path, meta, name, feeds)
     _print(rows)
@@ -190,6 +194,25 @@ def _onnx_rows(args, engine, fp32_path, tmp, meta, name, feeds, reference, gmacs
         backend = f"ONNX Runtime {engine}{f' {mode}' if engine == 'int8' else ''} (CPU EP)"
         rows.append(row(backend, name, timed(lambda run=run: run(feeds), args.warmup, args.iters), args.batch,
                         _quality(out, reference) + note, gmacs))
+    return rows
+
+
+def _pt2_rows(args, generator, graph, mask_conv, tmp, batch, feeds, reference, gmacs, device) -> list[dict]:
+    from .to_pt2 import export_generator_pt2, pt2_runner
+
+    rows = []
+    for precision in ("fp32", "fp16") if device == "cuda" else ("fp32",):
+        name = label(graph, mask_conv)
+        path = tmp / f"{name.replace(':', '_')}.{precision}.pt2"
+        t = time.perf_counter()
+        meta = export_generator_pt2(generator, path, Shapes(batch), precision=precision, device=device, graph=graph,
+                                    mask_conv=mask_conv)
+        print(f"AOTInductor package of the {name} graph ({precision}, {device}) in {time.perf_counter() - t:.1f} s")
+        run = pt2_runner(path, meta)
+        out = run(feeds)[0]
+        rows.append(row(f"AOTInductor {precision} ({device})", name,
+                        timed(lambda run=run: run(feeds), args.warmup, args.iters, device == "cuda"), args.batch,
+                        _quality(out, reference), gmacs))
     return rows
 
 

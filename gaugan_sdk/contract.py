@@ -263,7 +263,8 @@ def spec_from_runtime(name: str, dtype: str, shape: tuple) -> TensorSpec:
         if not fixed and named is None:
             raise ValueError(f"IO tensor {name!r} has a dynamic dimension where the contract fixes one: {shape}")
         alias = _ALIASES.get((name, axis))
-        out.append(int(dim) if fixed else alias if dim == alias else named)  # a runtime that names it keeps it
+        kept = alias is not None and dim == alias  # a runtime that reports the alias keeps it
+        out.append(int(dim) if fixed else alias if kept else named)
     return TensorSpec(name, dtype, tuple(out))
 
 

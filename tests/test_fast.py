@@ -72,7 +72,7 @@ def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(tmp_path
     assert (ops["reference"].count("Conv"), ops["fast"].count("Conv")) == (74, 45)
 
 
-@pytest.mark.parametrize("preset, overrides", LAYOUTS)
+@pytest.mark.parametrize("preset, overrides", [LAYOUTS[0], LAYOUTS[1], LAYOUTS[4]])  # instances, dontcare, VAE
 def test_fast_onnx_equals_the_reference_onnx_and_its_macs_are_counted_from_the_file(preset, overrides, tmp_path):
     cfg = tiny_config(preset, **overrides)
     generator = realistic_generator(cfg)

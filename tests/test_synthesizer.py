@@ -149,8 +149,10 @@ def test_bad_style_images(models):
         syn.run(labels[0], instance[0], style=np.zeros((32, 32, 4), np.uint8))
     with pytest.raises(TypeError, match="style image must be uint8"):
         syn.run(labels[0], instance[0], style=np.zeros((32, 32, 3), np.float32))
-    with pytest.raises(ValueError, match="seed must be an int or a list of 1 ints"):
-        syn.run(labels[0], instance[0], seed=[1, 2])
+    two, instances = random_labels(models["coco"]["cfg"], batch=2)
+    with pytest.raises(ValueError, match="seed must be an int or a list of 2 ints"):
+        syn.run(two, instances, seed=[1, 2, 3])
+    assert syn.run(labels[0], instance[0], seed=[1, 2]).shape[0] == 2  # one map, two styles
 
 
 def test_bad_artifacts(models, tmp_path):
