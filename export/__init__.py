@@ -8,6 +8,6 @@ trace (the contract's graphs and their dynamic dimensions), to_onnx, precision (
 calibration, tensorrt, to_pt2, triton, verify.
 """
 
-from .api import ExportResult, VerificationError, choose_mask_conv, export_checkpoint, export_shapes
+from .api import ExportResult, VerificationError, fast_variant, export_checkpoint, export_shapes
 
-__all__ = ["ExportResult", "VerificationError", "choose_mask_conv", "export_checkpoint", "export_shapes"]
+__all__ = ["ExportResult", "VerificationError", "fast_variant", "export_checkpoint", "export_shapes"]

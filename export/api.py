@@ -28,7 +28,7 @@ import numpy as np
 
 from gaugan_sdk._io import atomic_write
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
-from gaugan_sdk.contract import GRAPHS, MASK_CONVS, Range, Shapes
+from gaugan_sdk.contract import GRAPHS, MASK_CONVS, REFERENCE, GraphVariant, Range, Shapes
 from gaugan_sdk.kinds import EXPORT_FORMATS, PT2, TENSORRT
 from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata, sidecar_path, write_sidecar
 
@@ -78,7 +78,7 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
                       overrides: dict[str, Any] | Sequence[str] | None = None,
                       batch: RangeLike | None = None, height: RangeLike | None = None, width: RangeLike | None = None,
                       dynamic_size: bool = False, uint8_output: bool = False, graph: str = "fast",
-                      mask_conv: str = "auto",
+                      mask_conv: str = "auto", fused: bool | None = None,
                       calib_dir: str | Path | None = None, calib_count: int | None = None,
                       int8_max_fp16: float | None = None, timing_cache: str | Path | None = None,
                       workspace_gb: float = 4.0, verify: bool | None = None, atol: float | None = None,
@@ -97,8 +97,8 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
     `atol`/`rtol` (fp32) and `min_psnr` (fp16 40 dB, int8 35 dB; also the conversion's target).
     graph: "fast" (exact restructuring: batch norm folded into the modulation, one mask conv per block, one
     mask for N styles) or "reference" (one op per reference op); mask_conv: the fast graph's first mask conv,
-    "conv", "lookup" or "auto" (`choose_mask_conv`: by target). Both graphs are verified against the eager
-    reference graph.
+    "conv", "lookup" or "auto"; fused: its convs fused or not (None: by target). `fast_variant` gives the
+    target's choice. Both graphs are verified against the eager reference graph.
     triton_repo: also write a Triton model repository there. verbose: print numbered progress lines."""
     kind = _export_kind(format)
     if precision not in PRECISIONS:
@@ -107,6 +107,8 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
         raise ValueError(f"graph={graph!r}; accepted: {', '.join(GRAPHS)}")
     if mask_conv not in ("auto", *MASK_CONVS):
         raise ValueError(f"mask_conv={mask_conv!r}; accepted: auto, {', '.join(MASK_CONVS)}")
+    if fused not in (None, True, False):
+        raise ValueError(f"fused={fused!r}; accepted: True, False or None (by target)")
     if kind is TENSORRT:
         from .tensorrt import INSTALL_HINT, tensorrt_available
 
@@ -139,12 +141,14 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
         generator = ckpt.build_generator()
         encoder = ckpt.build_encoder() if ckpt.config.use_vae else None
         shapes = export_shapes(ckpt.config, batch, height, width, dynamic_size)
-        if mask_conv == "auto":
-            mask_conv = choose_mask_conv(ckpt.config, kind)
+        variant = REFERENCE
         if graph == "fast":
-            steps.say(f"  fast graph, mask conv as a {mask_conv}")
+            default = fast_variant(ckpt.config, kind)
+            variant = GraphVariant("fast", default.mask_conv if mask_conv == "auto" else mask_conv,
+                                   default.fused if fused is None else fused)
+            steps.say(f"  graph {variant.label} (mask conv as a {variant.mask_conv}, convs "
+                      f"{'fused' if variant.fused else 'one each'})")
     source = {"kind": ckpt.source.get("kind"), "sha256": ckpt.source.get("sha256")}
-    variant = {"graph": graph, "mask_conv": mask_conv}
     with steps("calibration / verification masks"):
         from .calibration import calibration_masks, class_coverage, default_mask_count, warn_if_thin
 
@@ -223,22 +227,23 @@ def export_shapes(cfg: GeneratorConfig, batch: RangeLike | None = None, height: 
                   None if width is None else Range.of(width, "width range")).resolved(cfg)
 
 
-# The first mask conv of the fast graph, conv or lookup, by target. Measured on the 2-core CPU machine with
-# ONNX Runtime (python -m export.benchmark, README "Fast graph"): LOOKUP_MIN_CHANNELS_CPU. On GPUs (TensorRT,
-# CUDA .pt2) dense convs run on tensor cores and gathers do not: conv, until a GPU measurement says otherwise.
+# The fast graph by target. Measured on the 2-core CPU machine with ONNX Runtime (python -m export.benchmark,
+# README "Fast graph"): the lookup pays from LOOKUP_MIN_CHANNELS_CPU mask channels (conv wins at 36, lookup at
+# 151 and 184), and fused convs cost a split (a copy, layout reorders) there. On GPUs (TensorRT, CUDA .pt2)
+# dense convs run on tensor cores, gathers do not, and slices are free: conv, fused; not measured here.
 LOOKUP_MIN_CHANNELS_CPU = 64
 
 
-def choose_mask_conv(cfg: GeneratorConfig, kind, device: str | None = None) -> str:
-    """"lookup" or "conv" for the fast graph of `cfg` exported as `kind` (a .pt2 for `device`)."""
-    if kind is TENSORRT:
-        return "conv"
+def fast_variant(cfg: GeneratorConfig, kind, device: str | None = None) -> GraphVariant:
+    """The fast graph variant for `cfg` exported as `kind` (a .pt2 for `device`, default this machine's)."""
+    gpu = kind is TENSORRT
     if kind is PT2:
         from .to_pt2 import default_device
 
-        if (device or default_device()) == "cuda":
-            return "conv"
-    return "lookup" if cfg.semantic_nc >= LOOKUP_MIN_CHANNELS_CPU else "conv"
+        gpu = (device or default_device()) == "cuda"
+    if gpu:
+        return GraphVariant("fast", "conv", fused=True)
+    return GraphVariant("fast", "lookup" if cfg.semantic_nc >= LOOKUP_MIN_CHANNELS_CPU else "conv", fused=False)
 
 
 def _export_kind(fmt: str):
@@ -253,10 +258,10 @@ def _build_onnx(generator, encoder, shapes, precision, uint8_output, variant, ma
     from .to_onnx import export_generator
     from .verify import generator_feeds
 
-    with steps(f"export the {variant['graph']} generator graph to ONNX (fp32)"):
+    with steps(f"export the {variant.label} generator graph to ONNX (fp32)"):
         onnx32 = stage / f"{output.stem}.fp32.onnx"
         meta = export_generator(generator, onnx32, shapes, uint8_output=uint8_output, source=source,
-                                encoder_file=encoder_name, **variant)
+                                encoder_file=encoder_name, variant=variant)
     onnx_final = stage / f"{output.stem}.onnx"
     with steps(f"precision {precision}"):
         meta, report = apply_precision(onnx32, onnx_final, meta, precision, generator_feeds(meta, *masks),
@@ -288,9 +293,10 @@ def _build_pt2(generator, encoder, shapes, precision, uint8_output, variant, *, 
     from .to_pt2 import default_device, export_encoder_pt2, export_generator_pt2
 
     device = default_device()
-    with steps(f"AOTInductor package of the {variant['graph']} graph ({precision}, {device})"):
+    with steps(f"AOTInductor package of the {variant.label} graph ({precision}, {device})"):
         meta = export_generator_pt2(generator, stage / output.name, shapes, precision=precision, device=device,
-                                    uint8_output=uint8_output, source=source, encoder_file=encoder_name, **variant)
+                                    uint8_output=uint8_output, source=source, encoder_file=encoder_name,
+                                    variant=variant)
     built = [_Built(stage / output.name, meta, stage / output.name)]
     if encoder is not None:
         with steps("AOTInductor package of the style encoder"):

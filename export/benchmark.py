@@ -1,9 +1,9 @@
 """Export benchmark: a generator exported as each graph variant (reference; fast with the mask conv as a conv
-or a lookup) and precision, timed side by side with eager PyTorch in one process on the same masks, with each
+or a lookup, convs fused or one each) and precision, timed side by side with eager PyTorch in one process on the same masks, with each
 artifact's MACs (counted from the ONNX itself) and quality against eager fp32 of the reference graph.
 
     python -m export.benchmark --preset cityscapes --engines fp32 --iters 5        # real size, random weights
-    python -m export.benchmark --preset ade20k --graphs reference fast:conv fast:lookup
+    python -m export.benchmark --preset ade20k --graphs reference fast:lookup fast:lookup+fused
     python -m export.benchmark --preset cityscapes --set use_vae=true --styles 8    # one mask, 8 styles
     python -m export.benchmark --checkpoint ckpt.pt --engines fp32 fp16 int8
 
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
-from gaugan_sdk.contract import GRAPHS, MASK_CONVS, Range, Shapes
+from gaugan_sdk.contract import GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
 from gaugan_sdk.metadata import PRECISIONS
@@ -38,6 +38,9 @@ from .macs import onnx_macs
 from .precision import apply_precision
 from .to_onnx import export_generator
 from .verify import generator_feeds, onnx_runner
+
+
+DEFAULT_VARIANTS = ("reference", "fast:conv", "fast:lookup", "fast:conv+fused", "fast:lookup+fused")
 
 
 def timed(fn, warmup: int, iters: int, cuda: bool = False) -> list[float]:
@@ -66,17 +69,11 @@ def row(name: str, graph: str, times: list[float], batch: int, quality: str, gma
             "images_per_s": batch / median, "gmac_per_image": gmacs, "quality": quality}
 
 
-def variant(text: str) -> tuple[str, str]:
-    """"reference", "fast" (= fast:conv) or "fast:lookup" -> (graph, mask conv)."""
-    graph, _, mask_conv = text.partition(":")
-    mask_conv = mask_conv or "conv"
-    if graph not in GRAPHS or mask_conv not in MASK_CONVS or (graph == "reference" and ":" in text):
-        raise argparse.ArgumentTypeError(f"graph {text!r}; accepted: reference, fast:conv, fast:lookup")
-    return graph, mask_conv
-
-
-def label(graph: str, mask_conv: str) -> str:
-    return graph if graph == "reference" else f"fast:{mask_conv}"
+def variant(text: str) -> GraphVariant:
+    try:
+        return GraphVariant.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -85,9 +82,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset field (random weights), e.g. --set use_vae=true")
     p.add_argument("--checkpoint", help="our checkpoint (default: the preset at full size, random weights)")
-    p.add_argument("--graphs", nargs="+", type=variant, default=[("reference", "conv"), ("fast", "conv"),
-                                                                  ("fast", "lookup")],
-                   help="graph variants: reference, fast:conv, fast:lookup (default all three)")
+    p.add_argument("--graphs", nargs="+", type=variant, default=[variant(v) for v in DEFAULT_VARIANTS],
+                   help=f"graph variants: reference, fast:conv, fast:lookup, each fast one with +fused (default "
+                        f"{' '.join(DEFAULT_VARIANTS)})")
     p.add_argument("--engines", nargs="+", default=["fp32", "fp16", "int8"], choices=PRECISIONS)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--pt2", action="store_true", help="also AOTInductor packages of each graph (fp32; fp16 on CUDA)")
@@ -117,21 +114,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         reference = None
-        for graph, mask_conv in args.graphs:
-            name = label(graph, mask_conv)
-            fp32_path = Path(tmp) / f"{name.replace(':', '_')}.onnx"
+        for graph in args.graphs:
+            name = graph.label
+            fp32_path = Path(tmp) / f"{name.replace(':', '_').replace('+', '_')}.onnx"
             t = time.perf_counter()
-            meta = export_generator(generator, fp32_path, Shapes(batch), graph=graph, mask_conv=mask_conv)
+            meta = export_generator(generator, fp32_path, Shapes(batch), variant=graph)
             print(f"exported the {name} graph (fp32 ONNX) in {time.perf_counter() - t:.1f} s")
             feeds = generator_feeds(meta, *held_out)
             one = {k: v[:1] for k, v in feeds.items()}
             gmacs = onnx_macs(fp32_path, {k: v.shape for k, v in one.items()})["total"] / 1e9
-            module = GeneratorGraph(generator, graph=graph, mask_conv=mask_conv).eval().to(device)
+            module = GeneratorGraph(generator, variant=graph).eval().to(device)
             inputs = [torch.from_numpy(v).to(device) for v in feeds.values()]
             with torch.no_grad():
                 out = module(*inputs).float().cpu().numpy()
                 if reference is None:
-                    reference = out if graph == "reference" else \
+                    reference = out if graph.graph == "reference" else \
                         GeneratorGraph(generator).eval().to(device)(*inputs).float().cpu().numpy()
 
                 def eager(module=module, inputs=inputs):
@@ -145,8 +142,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 rows += _onnx_rows(args, engine, fp32_path, Path(tmp), meta, name, feeds, reference, gmacs,
                                    generator_feeds(meta, labels, instances))
             if args.pt2:
-                rows += _pt2_rows(args, generator, graph, mask_conv, Path(tmp), batch, feeds, reference, gmacs,
-                                  device)
+                rows += _pt2_rows(args, generator, graph, Path(tmp), batch, feeds, reference, gmacs, device)
             if args.styles and meta.z_dim is not None:
                 rows += _styles_rows(args, fp32_path, meta, name, feeds)
     _print(rows)
@@ -197,16 +193,16 @@ def _onnx_rows(args, engine, fp32_path, tmp, meta, name, feeds, reference, gmacs
     return rows
 
 
-def _pt2_rows(args, generator, graph, mask_conv, tmp, batch, feeds, reference, gmacs, device) -> list[dict]:
+def _pt2_rows(args, generator, graph, tmp, batch, feeds, reference, gmacs, device) -> list[dict]:
     from .to_pt2 import export_generator_pt2, pt2_runner
 
     rows = []
     for precision in ("fp32", "fp16") if device == "cuda" else ("fp32",):
-        name = label(graph, mask_conv)
-        path = tmp / f"{name.replace(':', '_')}.{precision}.pt2"
+        name = graph.label
+        path = tmp / f"{name.replace(':', '_').replace('+', '_')}.{precision}.pt2"
         t = time.perf_counter()
-        meta = export_generator_pt2(generator, path, Shapes(batch), precision=precision, device=device, graph=graph,
-                                    mask_conv=mask_conv)
+        meta = export_generator_pt2(generator, path, Shapes(batch), precision=precision, device=device,
+                                    variant=graph)
         print(f"AOTInductor package of the {name} graph ({precision}, {device}) in {time.perf_counter() - t:.1f} s")
         run = pt2_runner(path, meta)
         out = run(feeds)[0]

@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mask-conv", choices=("auto", *MASK_CONVS), default="auto",
                    help="the fast graph's first mask conv: a conv of the one-hot, a table lookup, or auto (by "
                         "target: lookup on the CPU for many labels, conv on GPUs)")
+    p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=None,
+                   help="the fast graph's convs fused, split after (default by target: on GPUs, not on the CPU)")
     calib = p.add_argument_group("calibration / verification masks")
     calib.add_argument("--calib-dir", help="folder of label-id PNGs (default: procedural scenes, with a warning)")
     calib.add_argument("--calib-count", type=int,
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         result = export_checkpoint(
             args.checkpoint, format=args.format, precision=args.engine, output=args.output, preset=args.preset,
             overrides=args.overrides, dynamic_size=args.dynamic_size, uint8_output=args.uint8_output,
-            graph=args.graph, mask_conv=args.mask_conv,
+            graph=args.graph, mask_conv=args.mask_conv, fused=args.fused,
             calib_dir=args.calib_dir, calib_count=args.calib_count, int8_max_fp16=args.int8_max_fp16,
             timing_cache=args.timing_cache, workspace_gb=args.workspace, verify=args.verify, atol=args.atol,
             rtol=args.rtol, min_psnr=args.min_psnr, triton_repo=args.triton_repo,

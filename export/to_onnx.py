@@ -14,7 +14,7 @@ import onnx
 import torch
 
 from gaugan_sdk._io import atomic_write
-from gaugan_sdk.contract import DEFAULT_BATCH, STYLE_SIZE, Range, Shapes
+from gaugan_sdk.contract import DEFAULT_BATCH, REFERENCE, STYLE_SIZE, GraphVariant, Range, Shapes
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
 
@@ -33,14 +33,14 @@ TRT_PARSER_OPS = frozenset({
 
 def export_generator(generator: SPADEGenerator, path: str | Path, shapes: Shapes = Shapes(), *,
                      uint8_output: bool = False, source: dict | None = None, encoder_file: str | None = None,
-                     graph: str = "reference", mask_conv: str = "conv") -> ArtifactMetadata:
-    """Export a generator (ids in, image out; `graph` "reference" or "fast", `mask_conv` of the fast graph) to
-    an fp32 ONNX file at `path` with its metadata inside."""
+                     variant: GraphVariant = REFERENCE) -> ArtifactMetadata:
+    """Export a generator (ids in, image out; the graph `variant`) to an fp32 ONNX file at `path` with its
+    metadata inside."""
     shapes = shapes.resolved(generator.cfg)
-    spec = generator_trace(generator, shapes, uint8_output, graph=graph, mask_conv=mask_conv)
+    spec = generator_trace(generator, shapes, uint8_output, variant=variant)
     meta = ArtifactMetadata.for_graph("generator", "onnx", "fp32", generator.cfg, (spec.inputs, spec.outputs),
                                       shapes, uint8_output=uint8_output, encoder=encoder_file, source=source or {},
-                                      **graph_fields(graph, mask_conv))
+                                      **graph_fields(variant))
     save_onnx(_export(spec), path, meta)
     return meta
 

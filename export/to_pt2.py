@@ -12,7 +12,7 @@ import torch
 from torch._inductor import config as inductor_config
 
 from gaugan_sdk._io import atomic_write
-from gaugan_sdk.contract import DEFAULT_BATCH, STYLE_SIZE, Range, Shapes
+from gaugan_sdk.contract import DEFAULT_BATCH, REFERENCE, STYLE_SIZE, GraphVariant, Range, Shapes
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
 
@@ -27,15 +27,15 @@ def default_device() -> str:
 
 def export_generator_pt2(generator: SPADEGenerator, path: str | Path, shapes: Shapes = Shapes(), *,
                          precision: str = "fp32", device: str | None = None, uint8_output: bool = False,
-                         source: dict | None = None, encoder_file: str | None = None, graph: str = "reference",
-                         mask_conv: str = "conv") -> ArtifactMetadata:
+                         source: dict | None = None, encoder_file: str | None = None,
+                         variant: GraphVariant = REFERENCE) -> ArtifactMetadata:
     device = check_precision_device(precision, device)
     shapes = shapes.resolved(generator.cfg)
-    spec = generator_trace(generator, shapes, uint8_output, graph=graph, mask_conv=mask_conv)
+    spec = generator_trace(generator, shapes, uint8_output, variant=variant)
     _compile(spec, path, device, precision)
     return ArtifactMetadata.for_graph("generator", "pt2", precision, generator.cfg, (spec.inputs, spec.outputs),
                                       shapes, uint8_output=uint8_output, encoder=encoder_file, source=source or {},
-                                      device=device, **graph_fields(graph, mask_conv))
+                                      device=device, **graph_fields(variant))
 
 
 def export_encoder_pt2(encoder: ConvEncoder, path: str | Path, batch: Range = DEFAULT_BATCH, *,

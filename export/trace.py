@@ -15,7 +15,8 @@ import torch
 from torch.export import Dim
 
 from gaugan_sdk.contract import (BATCH, HEIGHT, INSTANCE, LABEL, LABEL_BATCH, STYLE_HEIGHT, STYLE_SIZE, STYLE_WIDTH,
-                                 WIDTH, Z, Range, Shapes, TensorSpec, dim_ranges, encoder_io, generator_io)
+                                 REFERENCE, WIDTH, Z, GraphVariant, Range, Shapes, TensorSpec, dim_ranges, encoder_io,
+                                 generator_io)
 from gaugan_sdk.models import ConvEncoder, EncoderGraph, GeneratorGraph, SPADEGenerator
 
 
@@ -34,22 +35,20 @@ class TraceSpec:
 
 
 def generator_trace(generator: SPADEGenerator, shapes: Shapes, uint8_output: bool = False, *,
-                    graph: str = "reference", mask_conv: str = "conv") -> TraceSpec:
-    """The generator graph (ids in; `graph` and `mask_conv` as in GeneratorGraph) with example inputs inside
-    `shapes` (already resolved)."""
+                    variant: GraphVariant = REFERENCE) -> TraceSpec:
+    """The generator graph (ids in; the graph `variant`) with example inputs inside `shapes` (resolved)."""
     cfg = generator.cfg
-    inputs, outputs = generator_io(cfg, shapes, uint8_output, graph)
+    inputs, outputs = generator_io(cfg, shapes, uint8_output, variant.graph)
     module = GeneratorGraph(generator, uint8_output=uint8_output, follows_input=shapes.follows_input(cfg),
-                            graph=graph, mask_conv=mask_conv).eval()
+                            variant=variant).eval()
     ranges = dim_ranges("generator", shapes.batch, shapes.height, shapes.width)
     # Spatial sizes are multiples of the stride: the latent grid is the symbolic dimension.
     dims = {BATCH: _dim(BATCH, ranges[BATCH]), LABEL_BATCH: _dim(LABEL_BATCH, ranges[LABEL_BATCH]),
             HEIGHT: _dim("h", ranges[HEIGHT], cfg.stride), WIDTH: _dim("w", ranges[WIDTH], cfg.stride)}
-    # a label batch apart from the batch: traced at another value, so that nothing ties the two together
+    # the label batch is its own symbol (its own Dim), traced at the batch's value, which it divides
     example = {BATCH: _example_batch(ranges[BATCH]), HEIGHT: _example_size(ranges[HEIGHT], cfg.stride),
                WIDTH: _example_size(ranges[WIDTH], cfg.stride)}
-    others = [v for v in range(2, ranges[LABEL_BATCH].max + 1) if v != example[BATCH]]
-    example[LABEL_BATCH] = others[0] if others else example[BATCH]
+    example[LABEL_BATCH] = example[BATCH]
     rng = np.random.default_rng(0)
     tensors = {}
     for spec in inputs:
@@ -99,6 +98,6 @@ def _example_size(values: Range, stride: int) -> int:
     return values.opt if values.opt != stride else values.max
 
 
-def graph_fields(graph: str, mask_conv: str) -> dict[str, str | None]:
-    """The metadata's record of the graph exported (a reference graph has no mask-conv choice)."""
-    return {"graph": graph, "mask_conv": mask_conv if graph == "fast" else None}
+def graph_fields(variant: GraphVariant) -> dict[str, str | bool | None]:
+    """The metadata's record of the graph variant exported."""
+    return {"graph": variant.graph, "mask_conv": variant.mask_conv, "fused": variant.fused}

@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = [
     "LABEL", "INSTANCE", "Z", "IMAGE", "STYLE", "MU", "LOGVAR", "BATCH", "HEIGHT", "WIDTH", "STYLE_HEIGHT",
-    "STYLE_WIDTH", "LABEL_BATCH", "ROLES", "GRAPHS", "MASK_CONVS", "broadcasts_label", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
+    "STYLE_WIDTH", "LABEL_BATCH", "ROLES", "GRAPHS", "MASK_CONVS", "GraphVariant", "REFERENCE", "broadcasts_label", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
     "UNBOUNDED_BATCH", "Range", "Shapes", "TensorSpec", "dim_ranges", "generator_io", "encoder_io",
     "spec_from_runtime", "role_of"
 ]
@@ -139,6 +139,48 @@ def dim_ranges(role: str, batch: Range, height: Range, width: Range) -> dict[str
     if role == "encoder":
         return {BATCH: batch, STYLE_HEIGHT: height, STYLE_WIDTH: width}
     return {BATCH: batch, HEIGHT: height, WIDTH: width, LABEL_BATCH: Range(1, batch.opt, batch.max)}
+
+
+@dataclass(frozen=True)
+class GraphVariant:
+    """Which exact restructuring of the reference a generator graph is: "reference", or "fast" with its first
+    mask conv as a conv or a lookup, and its convs `fused` (a block's mask convs as one, gamma|beta as one, split
+    after: GPUs) or one each (CPU providers, where a split is a copy)."""
+
+    graph: str = "reference"
+    mask_conv: str | None = None  # fast: "conv" (default) or "lookup"
+    fused: bool | None = None  # fast: True (default) or False
+
+    def __post_init__(self) -> None:
+        if self.graph not in GRAPHS:
+            raise ValueError(f"graph={self.graph!r}; accepted: {', '.join(GRAPHS)}")
+        if self.graph == "reference":
+            if self.mask_conv is not None or self.fused is not None:
+                raise ValueError("the reference graph has no mask-conv or fusion choice")
+            return
+        object.__setattr__(self, "mask_conv", self.mask_conv or "conv")
+        object.__setattr__(self, "fused", True if self.fused is None else bool(self.fused))
+        if self.mask_conv not in MASK_CONVS:
+            raise ValueError(f"mask_conv={self.mask_conv!r}; accepted: {', '.join(MASK_CONVS)}")
+
+    @property
+    def label(self) -> str:
+        """"reference", "fast:conv", "fast:lookup+fused", ... (what `parse` reads)."""
+        return self.graph if self.graph == "reference" else f"fast:{self.mask_conv}{'+fused' if self.fused else ''}"
+
+    @classmethod
+    def parse(cls, text: str) -> GraphVariant:
+        graph, _, rest = text.partition(":")
+        mask_conv, plus, fused = rest.partition("+")
+        if graph != "fast" or (plus and fused != "fused"):
+            if text == "reference":
+                return cls()
+            raise ValueError(f"graph variant {text!r}; accepted: reference, fast:conv, fast:lookup, each fast one "
+                             f"with +fused")
+        return cls("fast", mask_conv or "conv", bool(plus))
+
+
+REFERENCE = GraphVariant()
 
 
 def broadcasts_label(cfg, graph: str) -> bool:

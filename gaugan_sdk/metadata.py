@@ -22,8 +22,8 @@ from . import __version__
 from ._io import atomic_write
 from .config import GeneratorConfig
 from .contract import (BATCH, GRAPHS, HEIGHT, INSTANCE, LABEL, LABEL_BATCH, MASK_CONVS, ROLES, STYLE_HEIGHT,
-                       STYLE_SIZE, STYLE_WIDTH, UNBOUNDED_BATCH, WIDTH, Z, Range, Shapes, TensorSpec, dim_ranges,
-                       role_of)
+                       STYLE_SIZE, STYLE_WIDTH, UNBOUNDED_BATCH, WIDTH, Z, GraphVariant, Range, Shapes, TensorSpec,
+                       dim_ranges, role_of)
 from .kinds import FORMATS
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
     "metadata_from_io"
 ]
 
-SCHEMA_VERSION = 2  # 2: graph and mask_conv (files of version 1 are reference graphs)
+SCHEMA_VERSION = 2  # 2: graph, mask_conv and fused (files of version 1 are reference graphs)
 PRECISIONS = ("fp32", "fp16", "int8")
 UNKNOWN = "unknown"  # the precision of an artifact described from its IO alone
 PROPS_PREFIX = "gaugan_sdk."
@@ -56,13 +56,14 @@ class ArtifactMetadata:
     device: str | None = None  # "cpu" or "cuda" for .pt2 packages, which are built for one device type
     graph: str = "reference"  # contract.GRAPHS: the exact restructuring exported (unknown: from IO alone)
     mask_conv: str | None = None  # the fast graph's first mask conv: contract.MASK_CONVS
+    fused: bool | None = None  # the fast graph's convs fused (contract.GraphVariant)
     sdk_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
         unknown = (UNKNOWN,) if self.config is None else ()
         checks = (("role", ROLES), ("format", FORMATS), ("precision", PRECISIONS + unknown),
-                  ("graph", GRAPHS + unknown), ("mask_conv", MASK_CONVS + (None,)))
+                  ("graph", GRAPHS + unknown), ("mask_conv", MASK_CONVS + (None,)), ("fused", (True, False, None)))
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"metadata {name}={getattr(self, name)!r}; accepted: "
@@ -78,6 +79,11 @@ class ArtifactMetadata:
         inputs, outputs = io
         return cls(role, fmt, precision, config, inputs, outputs, shapes.batch, shapes.height, shapes.width,
                    **extra)
+
+    @property
+    def variant(self) -> GraphVariant | None:
+        """The graph variant recorded (None: an artifact described from its IO, whose graph is unknown)."""
+        return None if self.graph == UNKNOWN else GraphVariant(self.graph, self.mask_conv, self.fused)
 
     @property
     def shapes(self) -> Shapes:

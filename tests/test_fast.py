@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from conftest import random_labels, tiny_config
-from export import choose_mask_conv
+from export import fast_variant
 from export.macs import onnx_macs
 from export.to_onnx import export_generator, unsupported_ops
 from export.verify import generator_feeds, onnx_runner, verify_generator
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.contract import Range, Shapes
+from gaugan_sdk.contract import REFERENCE, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8
 from gaugan_sdk.kinds import ONNX, PT2, TENSORRT
 from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar, write_sidecar
@@ -44,15 +44,18 @@ def inputs(cfg, batch=2, seed=0):
     return label, instance, z
 
 
-@pytest.mark.parametrize("mask_conv", ["conv", "lookup"])
+FAST = [GraphVariant("fast", m, f) for m in ("conv", "lookup") for f in (True, False)]
+
+
+@pytest.mark.parametrize("variant", FAST, ids=lambda v: v.label)
 @pytest.mark.parametrize("preset, overrides", LAYOUTS + VARIANTS)
-def test_fast_graph_equals_the_reference_in_eager(preset, overrides, mask_conv):
+def test_fast_graph_equals_the_reference_in_eager(preset, overrides, variant):
     cfg = tiny_config(preset, **overrides)
     generator = realistic_generator(cfg)
     label, instance, z = inputs(cfg)
     with torch.no_grad():
         reference = GeneratorGraph(generator)(label, instance, z)
-        fast = GeneratorGraph(generator, graph="fast", mask_conv=mask_conv)(label, instance, z)
+        fast = GeneratorGraph(generator, variant=variant)(label, instance, z)
     assert reference.abs().max() > 0.05 and reference.std() > 0.02  # an informative image
     assert (fast - reference).abs().max() <= 1e-5, float((fast - reference).abs().max())
 
@@ -61,15 +64,18 @@ def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(tmp_path
     cfg = tiny_config("cityscapes")
     generator = realistic_generator(cfg)
     ops = {}
-    for graph in ("reference", "fast"):
-        export_generator(generator, tmp_path / f"{graph}.onnx", graph=graph, mask_conv="conv")
-        model = onnx.load(tmp_path / f"{graph}.onnx")
-        ops[graph] = [n.op_type for n in model.graph.node]
+    for variant in (REFERENCE, GraphVariant("fast", "conv", True), GraphVariant("fast", "conv", False)):
+        export_generator(generator, tmp_path / "g.onnx", variant=variant)
+        model = onnx.load(tmp_path / "g.onnx")
+        ops[variant.label] = [n.op_type for n in model.graph.node]
         assert not unsupported_ops(model)
-    assert "BatchNormalization" in ops["reference"] and "BatchNormalization" not in ops["fast"]
+    assert "BatchNormalization" in ops["reference"]
+    assert not any("BatchNormalization" in o for label, o in ops.items() if label != "reference")
     # reference: stem + 18 SPADEs x (shared, gamma, beta) + 7 blocks x 2 convs + 4 shortcuts + conv_img = 74;
-    # fast: the same main path, one shared conv per block and one gamma|beta conv per SPADE: 45
-    assert (ops["reference"].count("Conv"), ops["fast"].count("Conv")) == (74, 45)
+    # fused: the same main path, one shared conv per block and one gamma|beta conv per SPADE: 45; one each: 74
+    assert [ops[v].count("Conv") for v in ("reference", "fast:conv+fused", "fast:conv")] == [74, 45, 74]
+    splits = {v: ops[v].count("Split") + ops[v].count("Slice") for v in ("reference", "fast:conv+fused", "fast:conv")}
+    assert splits["fast:conv"] == splits["reference"] < splits["fast:conv+fused"]  # one each: nothing to split
 
 
 @pytest.mark.parametrize("preset, overrides", [LAYOUTS[0], LAYOUTS[1], LAYOUTS[4]])  # instances, dontcare, VAE
@@ -79,31 +85,31 @@ def test_fast_onnx_equals_the_reference_onnx_and_its_macs_are_counted_from_the_f
     shapes = Shapes(Range(1, 2, 4))
     label, instance, z = inputs(cfg)
     macs, outputs = {}, {}
-    for graph, mask_conv in (("reference", "conv"), ("fast", "conv"), ("fast", "lookup")):
-        path = tmp_path / f"{graph}_{mask_conv}.onnx"
-        meta = export_generator(generator, path, shapes, graph=graph, mask_conv=mask_conv)
+    for variant in (REFERENCE, *FAST[:3]):
+        path = tmp_path / f"{variant.label.replace(':', '_').replace('+', '_')}.onnx"
+        meta = export_generator(generator, path, shapes, variant=variant)
         feeds = {k: v.numpy() for k, v in zip(meta.input_names, (t for t in (label, instance, z) if t is not None))}
         report = verify_generator(onnx_runner(path), path.name, meta, generator, feeds)  # vs eager reference
         assert report.passed, report.summary()
         assert report.samples == len(label) + (2 if meta.broadcasts_label else 0)  # + one mask, two styles
-        outputs[(graph, mask_conv)] = onnx_runner(path)(feeds)[0]
-        macs[(graph, mask_conv)] = onnx_macs(path, {k: (1, *v.shape[1:]) for k, v in feeds.items()})["total"]
-    for mask_conv in ("conv", "lookup"):  # like for like: ONNX Runtime runs both graphs
-        assert np.abs(outputs[("fast", mask_conv)] - outputs[("reference", "conv")]).max() <= 1e-5
+        outputs[variant.label] = onnx_runner(path)(feeds)[0]
+        macs[variant.label] = onnx_macs(path, {k: (1, *v.shape[1:]) for k, v in feeds.items()})["total"]
+    for variant in FAST[:3]:  # like for like: ONNX Runtime runs both graphs
+        assert np.abs(outputs[variant.label] - outputs["reference"]).max() <= 1e-5
     counted = generator_macs(cfg)
-    assert macs[("reference", "conv")] == counted.total  # the file's count = the module's count
-    assert macs[("fast", "conv")] == counted.total  # the same convs, fused
+    assert macs["reference"] == counted.total  # the file's count = the module's count
+    assert macs["fast:conv+fused"] == macs["fast:conv"] == counted.total  # the same convs, fused or not
     shared = counted.total_where(lambda name: ".mlp_shared" in name)
     edges = shared // cfg.semantic_nc if cfg.use_instance else 0  # the lookup keeps a 1-channel edge conv
-    assert macs[("fast", "lookup")] == counted.total - shared + edges
+    assert macs["fast:lookup+fused"] == counted.total - shared + edges
 
 
 def test_one_mask_many_styles_through_the_file_and_the_runtime(tmp_path, monkeypatch):
     cfg = tiny_config("coco", use_vae=True)
     generator = realistic_generator(cfg)
-    for graph in ("fast", "reference"):
-        path = tmp_path / f"{graph}.onnx"
-        write_sidecar(path, export_generator(generator, path, Shapes(Range(1, 2, 4)), graph=graph))
+    for name, variant in (("fast", FAST[0]), ("reference", REFERENCE)):
+        path = tmp_path / f"{name}.onnx"
+        write_sidecar(path, export_generator(generator, path, Shapes(Range(1, 2, 4)), variant=variant))
     fast, reference = read_sidecar(tmp_path / "fast.onnx"), read_sidecar(tmp_path / "reference.onnx")
     assert fast.broadcasts_label and not reference.broadcasts_label
     assert fast.inputs[0].shape[0] == "label_batch" and fast.inputs[-1].shape[0] == "batch"
@@ -129,22 +135,26 @@ def test_one_mask_many_styles_through_the_file_and_the_runtime(tmp_path, monkeyp
 
 def test_metadata_records_the_graph_and_reads_older_files(tmp_path):
     cfg = tiny_config("ade20k")
-    meta = export_generator(realistic_generator(cfg), tmp_path / "g.onnx", graph="fast", mask_conv="lookup")
-    assert (meta.graph, meta.mask_conv) == ("fast", "lookup")
+    meta = export_generator(realistic_generator(cfg), tmp_path / "g.onnx", variant=GraphVariant.parse("fast:lookup"))
+    assert (meta.graph, meta.mask_conv, meta.fused) == ("fast", "lookup", False)
+    assert meta.variant == GraphVariant("fast", "lookup", False) and meta.variant.label == "fast:lookup"
     data = json.loads(meta.to_json())
     assert data["schema_version"] == 2 and data["graph"] == "fast"
-    old = {k: v for k, v in data.items() if k not in ("graph", "mask_conv")} | {"schema_version": 1}
+    old = {k: v for k, v in data.items() if k not in ("graph", "mask_conv", "fused")} | {"schema_version": 1}
     legacy = ArtifactMetadata.from_dict(old)  # written before the graph was recorded: a reference graph
-    assert (legacy.graph, legacy.mask_conv) == ("reference", None)
+    assert legacy.variant == REFERENCE
     with pytest.raises(ValueError, match="metadata graph='quick'; accepted: fast, reference"):
         ArtifactMetadata.from_dict({**data, "graph": "quick"})
 
 
-def test_mask_conv_choice_by_target():
+def test_fast_variant_by_target():
     city, ade = GeneratorConfig.preset("cityscapes"), GeneratorConfig.preset("ade20k")
-    assert choose_mask_conv(ade, ONNX) == "lookup" and choose_mask_conv(city, ONNX) == "conv"
-    assert choose_mask_conv(ade, TENSORRT) == "conv" and choose_mask_conv(ade, PT2, "cuda") == "conv"
-    assert choose_mask_conv(ade, PT2, "cpu") == "lookup"
+    assert [fast_variant(c, ONNX).label for c in (city, ade)] == ["fast:conv", "fast:lookup"]  # CPU: one conv each
+    assert fast_variant(ade, PT2, "cpu").label == "fast:lookup"
+    assert fast_variant(ade, TENSORRT).label == fast_variant(ade, PT2, "cuda").label == "fast:conv+fused"
+    assert [GraphVariant.parse(v.label) for v in FAST] == FAST and GraphVariant.parse("reference") == REFERENCE
+    with pytest.raises(ValueError, match="graph variant 'fast:lookup+split'; accepted"):
+        GraphVariant.parse("fast:lookup+split")
 
 
 # ------------------------------------------------------------------------------ full size
@@ -158,11 +168,11 @@ def test_full_size_fast_graph_is_exact(preset, overrides):
     label, instance, z = inputs(cfg, batch=1, seed=3)
     with torch.no_grad():
         reference = GeneratorGraph(generator)(label, instance, z)
-        for mask_conv in ("conv", "lookup"):
-            fast = GeneratorGraph(generator, graph="fast", mask_conv=mask_conv)(label, instance, z)
+        for variant in FAST:
+            fast = GeneratorGraph(generator, variant=variant)(label, instance, z)
             diff = float((fast - reference).abs().max())
             levels = np.abs(image_to_uint8(fast.numpy()).astype(int) - image_to_uint8(reference.numpy()).astype(int))
-            print(f"{preset} {overrides} {mask_conv}: max |diff| {diff:.2e}, uint8 within 1 level "
+            print(f"{preset} {overrides} {variant.label}: max |diff| {diff:.2e}, uint8 within 1 level "
                   f"{100 * (levels <= 1).mean():.4f}%")
             assert diff <= 1e-5 and (levels <= 1).mean() >= 0.9999
 
@@ -174,14 +184,13 @@ def test_full_size_fast_onnx_is_exact(preset, tmp_path):
     generator = realistic_generator(cfg)
     label, instance, _ = inputs(cfg, batch=1, seed=5)
     out = {}
-    for graph, mask_conv in (("reference", "conv"), ("fast", "conv"), ("fast", "lookup")):
-        meta = export_generator(generator, tmp_path / "g.onnx", Shapes(Range(1, 1, 2)), graph=graph,
-                                mask_conv=mask_conv)
+    for variant in (REFERENCE, *FAST):
+        meta = export_generator(generator, tmp_path / "g.onnx", Shapes(Range(1, 1, 2)), variant=variant)
         feeds = generator_feeds(meta, label.numpy()[:, 0], None if instance is None else instance.numpy()[:, 0])
-        out[(graph, mask_conv)] = onnx_runner(tmp_path / "g.onnx")(feeds)[0]
-    for mask_conv in ("conv", "lookup"):
-        fast, reference = out[("fast", mask_conv)], out[("reference", "conv")]
+        out[variant.label] = onnx_runner(tmp_path / "g.onnx")(feeds)[0]
+    for variant in FAST:
+        fast, reference = out[variant.label], out["reference"]
         levels = np.abs(image_to_uint8(fast).astype(int) - image_to_uint8(reference).astype(int))
-        print(f"{preset} fast:{mask_conv} vs reference, both ONNX Runtime: max |diff| "
+        print(f"{preset} {variant.label} vs reference, both ONNX Runtime: max |diff| "
               f"{np.abs(fast - reference).max():.2e}, uint8 within 1 level {100 * (levels <= 1).mean():.4f}%")
         assert np.abs(fast - reference).max() <= 1e-5 and (levels <= 1).mean() >= 0.9999

@@ -18,7 +18,7 @@ arithmetic and equal to the reference in fp32 up to rounding (tests/test_fast.py
   row), and the instance-edge channel adds a 1-channel conv of the edge map. No multiply-accumulates, nine
   gathers of hidden-width rows per pixel instead; which form is faster depends on label count and hardware.
 - One mask, N styles: the mask branch depends only on the mask. For style models the label batch may be 1
-  with z of batch N: the mask branch runs once and its A, B are gathered to the N images.
+  with z of batch N: the mask branch runs once and its A, B broadcast over the N images.
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ from .spade import LEAKY_SLOPE, SPADE, SPADEResnetBlock
 class FastGenerator(nn.Module):
     """label ids (N or 1, 1, H, W) [+ instance ids] [+ z (N, z_dim)] -> image (N, 3, H', W') in [-1, 1]."""
 
-    def __init__(self, generator: SPADEGenerator, mask_conv: str = "conv"):
+    def __init__(self, generator: SPADEGenerator, mask_conv: str = "conv", fused: bool = True):
+        """`fused`: a block's mask convs as one conv, and gamma|beta as one conv per SPADE, split after (for
+        GPUs: larger GEMMs, free slices); unfused: one conv each, no split (for CPU providers, where a split
+        costs a copy and layout reorders)."""
         super().__init__()
         if mask_conv not in MASK_CONVS:
             raise ValueError(f"mask_conv={mask_conv!r}; accepted: {', '.join(MASK_CONVS)}")
@@ -48,7 +51,8 @@ class FastGenerator(nn.Module):
         self.cfg, self.mask_conv, self.sh, self.sw = cfg, mask_conv, generator.sh, generator.sw
         self.fc = generator.fc  # the stem (a Linear of z, or a conv of the mask at the latent grid)
         # style models take one mask for N styles: their mask branch broadcasts over the batch
-        self.blocks = nn.ModuleList(FastBlock(b, cfg, mask_conv, broadcast=cfg.use_vae) for b in _blocks(generator))
+        self.blocks = nn.ModuleList(FastBlock(b, cfg, mask_conv, broadcast=cfg.use_vae, fused=fused)
+                                    for b in _blocks(generator))
         self.conv_img = generator.conv_img
 
     def forward(self, label: torch.Tensor, instance: torch.Tensor | None = None, z: torch.Tensor | None = None,
@@ -107,18 +111,20 @@ def mask_levels(label: torch.Tensor, instance: torch.Tensor | None, cfg: Generat
 
 
 class FastBlock(nn.Module):
-    """A SPADEResnetBlock with one mask conv for its SPADE layers and each SPADE as conv + multiply-add."""
+    """A SPADEResnetBlock with its SPADE layers' mask convs as one conv (or lookup) when fused, one each
+    otherwise, and each SPADE as conv + multiply-add."""
 
-    def __init__(self, block: SPADEResnetBlock, cfg: GeneratorConfig, mask_conv: str, broadcast: bool = False):
+    def __init__(self, block: SPADEResnetBlock, cfg: GeneratorConfig, mask_conv: str, broadcast: bool = False,
+                 fused: bool = True):
         super().__init__()
         spades = [block.norm_0, block.norm_1] + ([block.norm_s] if block.learned_shortcut else [])
         shared = [s.mlp_shared[0] for s in spades]
-        self.hidden = shared[0].out_channels
-        weight = torch.cat([c.weight for c in shared]).detach()
-        bias = torch.cat([c.bias for c in shared]).detach()
-        self.mask = MaskLookup(weight, bias, cfg) if mask_conv == "lookup" else _conv_like(shared[0], weight, bias)
+        groups = [shared] if fused else [[c] for c in shared]  # convs computed as one
         self.lookup = mask_conv == "lookup"
-        self.mods = nn.ModuleList(Modulation(s, broadcast) for s in spades)
+        self.masks = nn.ModuleList(_mask_conv([c.weight for c in g], [c.bias for c in g], shared[0], cfg, mask_conv)
+                                   for g in groups)
+        self.hidden = shared[0].out_channels
+        self.mods = nn.ModuleList(Modulation(s, broadcast, fused) for s in spades)
         self.learned_shortcut = block.learned_shortcut
         # conv_0's output feeds norm_1 alone: norm_1's mean subtraction becomes part of conv_0's bias
         mean = self.mods[1].take_mean()
@@ -129,12 +135,20 @@ class FastBlock(nn.Module):
         self.conv_s = block.conv_s if block.learned_shortcut else None
 
     def forward(self, x: torch.Tensor, level: MaskLevel) -> torch.Tensor:
-        h = F.relu(self.mask(level.ids, level.edges) if self.lookup else self.mask(level.one_hot))
-        hidden = [h[:, i * self.hidden:(i + 1) * self.hidden] for i in range(len(self.mods))]
+        maps = [F.relu(m(level.ids, level.edges) if self.lookup else m(level.one_hot)) for m in self.masks]
+        hidden = maps if len(maps) == len(self.mods) else \
+            [maps[0][:, i * self.hidden:(i + 1) * self.hidden] for i in range(len(self.mods))]
         x_s = self.conv_s(self.mods[2](x, hidden[2])) if self.learned_shortcut else x
         dx = self.conv_0(F.leaky_relu(self.mods[0](x, hidden[0]), LEAKY_SLOPE))
         dx = self.conv_1(F.leaky_relu(self.mods[1](dx, hidden[1]), LEAKY_SLOPE))
         return x_s + dx
+
+
+def _mask_conv(weights: list[torch.Tensor], biases: list[torch.Tensor], like: nn.Conv2d, cfg: GeneratorConfig,
+               mask_conv: str) -> nn.Module:
+    """The mask -> hidden conv of one or more SPADE layers (outputs concatenated), as a conv or a lookup."""
+    weight, bias = torch.cat([w.detach() for w in weights]), torch.cat([b.detach() for b in biases])
+    return MaskLookup(weight, bias, cfg) if mask_conv == "lookup" else _conv_like(like, weight, bias)
 
 
 class Modulation(nn.Module):
@@ -142,9 +156,10 @@ class Modulation(nn.Module):
     or IN(x) * A + B. The mean stays a subtraction (x * A + (B - mean * A) would cancel catastrophically in
     float32 where a channel's mean is large against its spread) unless the caller folds it into the bias of the
     conv that produces x (`take_mean`). With `broadcast`, h may have batch 1 for an x of batch N: A and B are
-    gathered to x's batch (an index, not a guard on the batch sizes, so the exported graph takes both)."""
+    broadcast to x's batch without a copy (and without a guard on the batch sizes, so the exported graph takes
+    both)."""
 
-    def __init__(self, spade: SPADE, broadcast: bool = False):
+    def __init__(self, spade: SPADE, broadcast: bool = False, fused: bool = True):
         super().__init__()
         self.broadcast = broadcast
         norm = spade.param_free_norm
@@ -162,8 +177,10 @@ class Modulation(nn.Module):
             self.register_buffer("mean", None)
             self.norm = norm
         self.channels = gamma.out_channels
-        weight = torch.cat([wa.float(), beta.weight.detach()])
-        self.ab = _conv_like(gamma, weight, torch.cat([ba.float(), beta.bias.detach()]))
+        convs = [(wa.float(), ba.float()), (beta.weight.detach(), beta.bias.detach())]
+        if fused:  # [A; B] from one conv, split after
+            convs = [(torch.cat([convs[0][0], convs[1][0]]), torch.cat([convs[0][1], convs[1][1]]))]
+        self.convs = nn.ModuleList(_conv_like(gamma, w, b) for w, b in convs)
 
     def take_mean(self) -> torch.Tensor | None:
         """Hand the mean subtraction to the caller (who folds it into the conv producing x); None if none."""
@@ -171,16 +188,23 @@ class Modulation(nn.Module):
         return mean
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        ab = self.ab(h)
-        a, b = ab[:, :self.channels], ab[:, self.channels:]
-        if self.broadcast:  # image i reads mask min(i, masks - 1): all the same mask, or one mask each
-            index = torch.clamp(torch.arange(x.shape[0], device=x.device), max=a.shape[0] - 1)
-            a, b = a.index_select(0, index), b.index_select(0, index)
+        if len(self.convs) == 1:
+            ab = self.convs[0](h)
+            a, b = ab[:, :self.channels], ab[:, self.channels:]
+        else:
+            a, b = self.convs[0](h), self.convs[1](h)
         if self.norm is not None:
             x = self.norm(x)
         elif self.mean is not None:
             x = x - self.mean
-        return x * a + b
+        if not self.broadcast:
+            return x * a + b
+        # one mask for all N images, or one each: x viewed as (masks, N / masks, C, H, W) against (masks, 1, ...),
+        # a broadcast over a literal 1, so neither copies nor a guard on the two batch sizes
+        images, masks = x.shape[0], a.shape[0]
+        torch._check(images % masks == 0)
+        grouped = x.reshape(masks, images // masks, *x.shape[1:])
+        return (grouped * a.unsqueeze(1) + b.unsqueeze(1)).reshape(x.shape)
 
 
 class MaskLookup(nn.Module):

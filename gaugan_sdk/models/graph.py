@@ -4,8 +4,8 @@ a checkpoint runs in the runtime.
 GeneratorGraph: label [, instance] [, z] -> image. The one-hot / dontcare / instance-edge expansion runs inside
 the graph (one int per pixel crosses to the device instead of semantic_nc floats) and equals
 `gaugan_sdk.labels.to_semantics` bit for bit. Ids are not range-checked here: the runtime rejects bad ones
-before they reach an engine. `graph="reference"` runs the reference module graph one op to one op (the
-parity baseline); `graph="fast"` its exact restructuring (`models.fast`: batch norm folded into the
+before they reach an engine. The reference variant runs the reference module graph one op to one op (the
+parity baseline); the fast variants (`contract.GraphVariant`) its exact restructuring (`models.fast`: batch norm folded into the
 modulation, one mask conv per block or a lookup, one mask for N styles).
 
 EncoderGraph: style (uint8 RGB NHWC, or float NCHW in [-1, 1]) -> mu, logvar.
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..contract import GRAPHS
+from ..contract import REFERENCE, GraphVariant
 from .encoder import ENCODER_INPUT_SIZE, ConvEncoder
 from .fast import FastGenerator
 from .folding import fold_for_inference
@@ -35,13 +35,11 @@ class GeneratorGraph(nn.Module):
     the config's; `contract.Shapes.follows_input`)."""
 
     def __init__(self, generator: SPADEGenerator, *, uint8_output: bool = False, follows_input: bool = False,
-                 graph: str = "reference", mask_conv: str = "conv"):
+                 variant: GraphVariant = REFERENCE):
         super().__init__()
-        if graph not in GRAPHS:
-            raise ValueError(f"graph={graph!r}; accepted: {', '.join(GRAPHS)}")
-        self.cfg, self.graph = generator.cfg, graph
+        self.cfg, self.graph = generator.cfg, variant.graph
         folded = fold_for_inference(generator)
-        self.generator = FastGenerator(folded, mask_conv) if graph == "fast" else folded
+        self.generator = FastGenerator(folded, variant.mask_conv, variant.fused) if variant.graph == "fast" else folded
         self.uint8_output = uint8_output
         self.follows_input = follows_input
 
