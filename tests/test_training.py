@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 
 from export.cli import main as export_main
 from gaugan_sdk.checkpoint import load_checkpoint
-from training import train
+from training import run, train
 from training.discriminator import MultiscaleDiscriminator
 from training.losses import (VGG19Features, VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss)
 from training.metrics import ConfusionMatrix, InceptionFeatures, frechet_distance, torchscript_segmenter
@@ -316,3 +317,18 @@ def test_training_benchmark_compares_precisions_and_layouts(capsys):
                                                                     ("bf16", False), ("bf16", True)]
     assert all(r["finite"] and r["it_per_s"] > 0 for r in rows)
     assert "cityscapes recipe on procedural scenes, 64x128" in capsys.readouterr().out
+
+
+def test_resume_of_a_moved_run_writes_only_into_the_copy(tmp_path, monkeypatch):
+    """A run directory copied elsewhere and resumed from another working directory continues in the copy: the
+    original's checkpoints are neither added to nor pruned (the checkpoint once stored where it was written)."""
+    original = _train(tmp_path / "a", "--max-iters", "8", "--checkpoint-every", "2", "--image-every", "0")
+    before = {p.name: p.read_bytes() for p in (original / "checkpoints").iterdir()}
+    assert sorted(before) == ["iter_0000004.pt", "iter_0000006.pt", "iter_0000008.pt"]
+    copy = tmp_path / "elsewhere" / "my-run"
+    shutil.copytree(original, copy)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert train.main(["--resume", "my-run", "--max-iters", "12"]) == copy.resolve()
+    assert {p.name: p.read_bytes() for p in (original / "checkpoints").iterdir()} == before
+    assert [p.name for p in run.list_checkpoints(copy)] == ["iter_0000008.pt", "iter_0000010.pt", "iter_0000012.pt"]
+    assert not (tmp_path / "elsewhere" / "runs").exists()  # no new run tree beside it

@@ -27,7 +27,7 @@ from gaugan_sdk.labels import LabelSet
 
 __all__ = [
     "new_run_dir", "write_json", "checkpoint_path", "save_training_checkpoint", "list_checkpoints",
-    "resolve_resume", "load_training_checkpoint", "Progress", "Board", "tensor_to_uint8", "image_grid"
+    "resolve_resume", "resumed_run_dir", "load_training_checkpoint", "Progress", "Board", "tensor_to_uint8", "image_grid"
 ]
 
 KEEP = 3
@@ -85,6 +85,17 @@ def resolve_resume(target: str | Path) -> Path:
             raise FileNotFoundError(f"--resume {target}: no checkpoints/iter_*.pt in that run directory")
         return found[-1]
     raise FileNotFoundError(f"--resume {target}: no such checkpoint file or run directory")
+
+
+def resumed_run_dir(checkpoint: Path) -> Path | None:
+    """The run a resumed training continues in: the directory the checkpoint lies in (`RUN/checkpoints/iter_N.pt`
+    -> RUN), wherever that directory has been copied or moved. Never a path stored in the checkpoint: a copy of a
+    run must not write into (and prune the checkpoints of) the run it was copied from. None for a checkpoint
+    outside a run directory: the resumed training then starts a new run directory in --outdir."""
+    checkpoint = Path(checkpoint).resolve()
+    if checkpoint.parent.name == "checkpoints" and _CHECKPOINT.match(checkpoint.name):
+        return checkpoint.parent.parent
+    return None
 
 
 def load_training_checkpoint(path: Path) -> Checkpoint:

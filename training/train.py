@@ -70,13 +70,13 @@ def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, dev
     if resume_ckpt is not None:
         trainer.load_state_dict(resume_ckpt.generator, resume_ckpt.encoder, resume_ckpt.training)
         start = resume_ckpt.training["iteration"]
-        run_dir = Path(resume_ckpt.training["run_dir"]) if info.is_main else None
+        run_dir = run.resumed_run_dir(Path(opts.resume)) if info.is_main else None
     torch.manual_seed(opts.seed + 1000 * info.rank + start)  # per-rank z noise
     if resume_ckpt is not None:
         run.set_rng_state(resume_ckpt.training["rng"][info.rank] if info.rank < len(resume_ckpt.training["rng"])
                           else resume_ckpt.training["rng"][0])
     if info.is_main:
-        if run_dir is None or not run_dir.is_dir():
+        if run_dir is None:
             run_dir = run.new_run_dir(opts.outdir, opts.name or opts.dataset)
         run.write_json(run_dir / "options.json", {"options": opts.to_dict(), "model": cfg.to_dict(),
                                                   "world_size": info.world_size, "iters_per_epoch": iters_per_epoch,
@@ -199,8 +199,8 @@ def _checkpoint(run_dir: Path | None, it: int, epoch: int, opts: TrainOptions, c
     rng_states = _gather_rng(info)
     if not info.is_main:
         return
-    training = {"iteration": it, "epoch": epoch, "options": opts.to_dict(), "run_dir": str(run_dir),
-                "world_size": info.world_size, "rng": rng_states, **trainer.state_dict()}
+    training = {"iteration": it, "epoch": epoch, "options": opts.to_dict(), "world_size": info.world_size,
+                "rng": rng_states, **trainer.state_dict()}
     run.save_training_checkpoint(run_dir, it, cfg, trainer.G, trainer.E, training)
 
 
