@@ -8,17 +8,17 @@
 
 `gaugan-export` (export/cli.py) is a thin argparse layer over `export_checkpoint`. Every file is staged in a
 temporary folder beside the output and moved into place only when every stage (export, precision, build,
-verification) passed: a failed export leaves no partial file. Bad options raise ValueError / FileNotFoundError
-/ ImportError at once, before any work; a failed verification raises VerificationError.
+verification) passed: a failed export leaves no partial file (export/staging.py). Bad options raise ValueError /
+FileNotFoundError / PermissionError / ImportError at once, before any work (an output that is a folder, or that
+would overwrite the checkpoint, included); a failed verification raises VerificationError and writes only
+`<output>.verify.failed.json`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +33,7 @@ from gaugan_sdk.kinds import EXPORT_FORMATS, PT2, TENSORRT
 from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata, sidecar_path, write_sidecar
 
 from .progress import Steps
+from .staging import check_output, failed_report_name, report_name, staging, sweep_stale
 
 if TYPE_CHECKING:
     from .verify import VerifyReport
@@ -117,8 +118,7 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
     output = Path(output) if output is not None else Path("engines") / f"{Path(checkpoint).stem}{kind.suffix}"
     if output.suffix != kind.suffix:
         raise ValueError(f"output {output} must end in {kind.suffix} for format {format!r}")
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"output {output}: the folder {output.parent} does not exist")
+    check_output(output, checkpoint, tensorrt=kind is TENSORRT)
     if kind is PT2:
         from .to_pt2 import check_precision_device
 
@@ -167,7 +167,9 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
         steps.say(f"  {described}, {size[0]}x{size[1]}; {class_coverage(labels, ckpt.config)}")
     masks = (labels, instances)
 
-    with _staging(output.parent) as stage:
+    for stale in sweep_stale(output.parent):
+        steps.say(f"  removed {stale.name}, the staging folder of an export that was killed")
+    with staging(output.parent) as stage:
         encoder_name = f"{output.stem}_encoder{output.suffix}" if encoder is not None else None
         context = dict(stage=stage, output=output, source=source, steps=steps, encoder_name=encoder_name)
         notes: list[str] = []
@@ -198,6 +200,7 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
         written = [output.parent / f.name for f in files]
         for f in files:
             f.replace(output.parent / f.name)
+        (output.parent / failed_report_name(output)).unlink(missing_ok=True)  # an earlier attempt's, superseded
         if models:
             repo = Path(triton_repo)
             repo.mkdir(exist_ok=True)
@@ -330,24 +333,14 @@ def _verify(built, generator, encoder, masks, stage: Path, output: Path, steps: 
             reports.append(verify_encoder(runner, artifact.path.name, meta, encoder, styles))
     for report in reports:
         steps.say(f"  {report.summary()}{' (on random style images)' if report.role == 'encoder' else ''}")
-    report_path = stage / f"{output.name}.verify.json"
+    report_path = stage / report_name(output)
     with atomic_write(report_path) as tmp:
         tmp.write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2))
     failed = [r for r in reports if not r.passed]
     if failed:
-        kept = output.parent / report_path.name
+        kept = output.parent / failed_report_name(output)
         shutil.copy(report_path, kept)
         raise VerificationError(f"verification failed: {'; '.join(f'{r.role}: {r.failure}' for r in failed)}; "
-                                f"nothing was written except the report {kept}", reports, kept)
+                                f"nothing was written except the report {kept} (files of an earlier export "
+                                f"to {output.name} are left as they were)", reports, kept)
     return report_path, reports
-
-
-@contextlib.contextmanager
-def _staging(folder: Path):
-    """A temporary folder beside the outputs (same file system, so the final moves are renames)."""
-    stage = Path(tempfile.mkdtemp(prefix=".gaugan-export-", dir=folder))
-    try:
-        yield stage
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             timing_cache=args.timing_cache, workspace_gb=args.workspace, verify=args.verify, atol=args.atol,
             rtol=args.rtol, min_psnr=args.min_psnr, triton_repo=args.triton_repo,
             triton_instances=args.triton_instances, **shapes)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError) as e:
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, RuntimeError, ImportError) as e:
         print(f"gaugan-export: error: {e}", file=sys.stderr)
         return 2
     print(f"\nwrote {', '.join(str(p) for p in result.artifacts)}   ({result.seconds:.1f} s)")

@@ -104,5 +104,61 @@ def test_failed_verification_raises_with_its_report(checkpoints, tmp_path):
     with pytest.raises(VerificationError, match="verification failed") as failure:
         export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "m.onnx", atol=1e-12,
                           calib_count=2, verbose=False)
-    assert failure.value.report == tmp_path / "m.onnx.verify.json" and not failure.value.reports[0].passed
-    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx.verify.json"]
+    assert failure.value.report == tmp_path / "m.onnx.verify.failed.json" and not failure.value.reports[0].passed
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx.verify.failed.json"]
+
+
+def test_a_failed_reexport_leaves_the_good_artifact_and_its_report_as_they_were(checkpoints, tmp_path):
+    good = export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "m.onnx", calib_count=2,
+                             verbose=False)
+    before = {p.name: p.read_bytes() for p in good.artifacts}
+    with pytest.raises(VerificationError, match="left as they were"):
+        export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "m.onnx", atol=1e-12,
+                          calib_count=2, verbose=False)
+    assert {p.name: p.read_bytes() for p in good.artifacts} == before  # the good report still says passed
+    assert json.loads((tmp_path / "m.onnx.verify.json").read_text())[0]["passed"]
+    assert not json.loads((tmp_path / "m.onnx.verify.failed.json").read_text())[0]["passed"]
+    export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "m.onnx", calib_count=2,
+                      verbose=False)
+    assert not (tmp_path / "m.onnx.verify.failed.json").exists()  # superseded by the good export
+
+
+def test_output_that_is_the_checkpoint_or_a_folder_is_refused_before_any_work(checkpoints, tmp_path):
+    ckpt = tmp_path / "model.pt2"
+    ckpt.write_bytes((checkpoints / "city.pt").read_bytes())
+    before = ckpt.read_bytes()
+    with pytest.raises(ValueError, match="would overwrite the checkpoint file"):
+        export_checkpoint(ckpt, format="pt2", output=ckpt, verbose=False)
+    assert ckpt.read_bytes() == before
+    (tmp_path / "out.onnx").mkdir()
+    with pytest.raises(ValueError, match="is a folder; give the artifact's file path"):
+        export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "out.onnx", verbose=False)
+
+
+def test_a_read_only_output_folder_is_a_clear_error(checkpoints, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    if os.access(locked, os.W_OK):  # root ignores permission bits
+        pytest.skip("this user can write to a read-only folder (root): the permission check cannot be shown")
+    with pytest.raises(PermissionError, match="is not writable"):
+        export_checkpoint(checkpoints / "city.pt", format="onnx", output=locked / "m.onnx", verbose=False)
+
+
+STALE = "import os, sys, tempfile; d = tempfile.mkdtemp(prefix='.gaugan-export-', dir=sys.argv[1]); " \
+        "open(os.path.join(d, 'owner'), 'w').write(f'{sys.argv[2]} {os.getpid()}'); " \
+        "open(os.path.join(d, 'big.onnx'), 'wb').write(b'0' * 1000)"
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(checkpoints, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", STALE, str(tmp_path), socket.gethostname()], check=True)  # then gone
+    alive = tmp_path / ".gaugan-export-running"
+    alive.mkdir()
+    (alive / "owner").write_text(f"{socket.gethostname()} {os.getpid()}")  # a live export's: kept
+    assert len(list(tmp_path.glob(".gaugan-export-*"))) == 2
+    export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "m.onnx", calib_count=2,
+                      verbose=False)
+    assert list(tmp_path.glob(".gaugan-export-*")) == [alive]
