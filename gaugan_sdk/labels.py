@@ -355,13 +355,26 @@ def _as_batch(arr: np.ndarray, what: str) -> np.ndarray:
     raise ValueError(f"{what} must have shape (H, W) or (N, H, W), got {arr.shape}")
 
 
+_CHECK_BLOCK = 1 << 22  # pixels per block of the id range check
+
+
 def _check_range(ids: np.ndarray, count: int, dontcare: bool, owner: str) -> None:
-    bad = (ids < 0) | (ids >= count)
-    if dontcare:
-        bad &= ids != DONTCARE_ID
-    if not bad.any():
+    if int(ids.min()) >= 0 and int(ids.max()) < count:  # the common case: two reductions, no temporaries
         return
-    values, counts = np.unique(ids[bad], return_counts=True)
+    found: dict[int, int] = {}
+    rows = max(1, _CHECK_BLOCK // ids.shape[2])  # bounded temporaries, whatever the map's size
+    for m in ids:
+        for start in range(0, m.shape[0], rows):
+            part = m[start:start + rows]
+            bad = (part < 0) | (part >= count)
+            if dontcare:
+                bad &= part != DONTCARE_ID
+            if bad.any():
+                for v, c in zip(*np.unique(part[bad], return_counts=True)):
+                    found[int(v)] = found.get(int(v), 0) + int(c)
+    if not found:
+        return
+    values, counts = sorted(found), [found[v] for v in sorted(found)]
     listed = ", ".join(f"{int(v)} ({int(c)} px)" for v, c in zip(values[:8], counts[:8]))
     more = f" and {len(values) - 8} more" if len(values) > 8 else ""
     accepted = f"0..{count - 1}" + (f" and {DONTCARE_ID} (dontcare)" if dontcare else "")
