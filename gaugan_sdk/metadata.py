@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from ._io import atomic_write
+from ._io import atomic_write, sha256_file
 from .config import GeneratorConfig
 from .contract import (BATCH, GRAPHS, HEIGHT, INSTANCE, LABEL, LABEL_BATCH, MASK_CONVS, ROLES, STYLE_HEIGHT,
                        STYLE_SIZE, STYLE_WIDTH, UNBOUNDED_BATCH, WIDTH, Z, GraphVariant, Range, Shapes, TensorSpec,
@@ -31,7 +31,8 @@ __all__ = [
     "metadata_from_io"
 ]
 
-SCHEMA_VERSION = 2  # 2: graph, mask_conv and fused (files of version 1 are reference graphs)
+SCHEMA_VERSION = 3  # 2: graph, mask_conv and fused (version 1: reference graphs); 3: the artifact's sha256
+HASH_KEY = "artifact_sha256"  # in the sidecar only (a file cannot carry its own hash): the artifact's content
 PRECISIONS = ("fp32", "fp16", "int8")
 UNKNOWN = "unknown"  # the precision of an artifact described from its IO alone
 PROPS_PREFIX = "gaugan_sdk."
@@ -70,6 +71,9 @@ class ArtifactMetadata:
                                  f"{', '.join(str(a) for a in allowed)}")
         for name in RANGE_FIELDS:
             object.__setattr__(self, name, Range.of(getattr(self, name), f"metadata {name} range"))
+        if self.role == "generator" and self.outputs and self.uint8_output != (self.outputs[0].dtype == "uint8"):
+            raise ValueError(f"metadata uint8_output={self.uint8_output} but the output {self.outputs[0].name} is "
+                             f"{self.outputs[0].dtype}")
 
     @classmethod
     def for_graph(cls, role: str, fmt: str, precision: str, config: GeneratorConfig, io, shapes: Shapes,
@@ -178,19 +182,56 @@ def sidecar_path(artifact: str | os.PathLike) -> Path:
 
 
 def write_sidecar(artifact: str | os.PathLike, meta: ArtifactMetadata) -> Path:
+    """`<artifact>.json`: the metadata and the artifact file's sha256 (written once the artifact is final)."""
     path = sidecar_path(artifact)
     with atomic_write(path) as tmp:
-        tmp.write_text(meta.to_json())
+        tmp.write_text(json.dumps({**meta.to_dict(), HASH_KEY: sha256_file(artifact)}, indent=2))
     return path
 
 
-def read_sidecar(artifact: str | os.PathLike) -> ArtifactMetadata:
+def read_sidecar(artifact: str | os.PathLike, check_hash: bool = False) -> ArtifactMetadata:
+    """The metadata in `<artifact>.json`; with `check_hash`, the artifact file must still have the content the
+    sidecar recorded (sidecars written before schema 3 record none: nothing to check)."""
     path = sidecar_path(artifact)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON: {e}") from e
-    return ArtifactMetadata.from_dict(data, str(path))
+    recorded = data.pop(HASH_KEY, None) if isinstance(data, dict) else None
+    meta = ArtifactMetadata.from_dict(data, str(path))
+    if check_hash and recorded is not None and (actual := sha256_file(artifact)) != recorded:
+        raise ValueError(f"{Path(artifact).name} is not the file its metadata describes: its sha256 is "
+                         f"{actual[:16]}..., {path.name} recorded {recorded[:16]}... at export. The file was changed "
+                         f"or damaged after export, or the sidecar belongs to another one: re-export it or restore "
+                         f"the original (Synthesizer(..., check_hash=False) skips this check)")
+    return meta
+
+
+def cross_check(meta: ArtifactMetadata, io: tuple[list[TensorSpec], list[TensorSpec]] | None,
+                props: dict[str, str], where: str) -> None:
+    """Refuse metadata that contradicts what the artifact itself says: its IO (names, dtypes, fixed sizes such
+    as channels and z_dim: the uint8 output and the style path follow from them) and, for ONNX, the metadata
+    the file carries inside (the model config: label count, dontcare, instance channel)."""
+    problems = []
+    if io is not None:
+        for claimed, actual, what in ((meta.inputs, io[0], "inputs"), (meta.outputs, io[1], "outputs")):
+            if [t.name for t in claimed] != [t.name for t in actual]:
+                problems.append(f"{what} {[t.name for t in claimed]} vs {[t.name for t in actual]}")
+                continue
+            for c, a in zip(claimed, actual):
+                fixed = [(i, x, y) for i, (x, y) in enumerate(zip(c.shape, a.shape))
+                         if isinstance(x, int) and isinstance(y, int) and x != y]
+                if c.dtype != a.dtype or len(c.shape) != len(a.shape) or fixed:
+                    problems.append(f"{c.name} {c.dtype} {list(c.shape)} vs {a.dtype} {list(a.shape)}")
+    if any(key.startswith(PROPS_PREFIX) for key in props) and meta.config is not None:
+        inside = ArtifactMetadata.from_props(props, f"{where} metadata_props")
+        if inside.config != meta.config:
+            diff = {k: (v, inside.config.to_dict().get(k)) for k, v in meta.config.to_dict().items()
+                    if inside.config.to_dict().get(k) != v}
+            problems.append("model config " + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in diff.items()))
+    if problems:
+        raise ValueError(f"the metadata of {where} does not match the artifact (metadata vs artifact): "
+                         f"{'; '.join(problems)}. Was the sidecar copied from another export?")
 
 
 # ---------------------------------------------------------------------------------------------- from IO alone

@@ -29,9 +29,11 @@ from .config import GeneratorConfig
 from .contract import INSTANCE, LABEL, STYLE, Z
 from .cpu import resolve_int8_mode
 from .imaging import image_to_uint8
+from .inputs import (MAX_PIXELS, check_count, check_pixels, instance_int32, resize_bilinear_uint8, resize_nearest,
+                     seeds_for)
 from .kinds import CHECKPOINT, ONNX, PT2, SUFFIXES, TENSORRT, kind_of
 from .labels import LabelSet, get_label_set, label_set_for, validate_label_ids, validate_label_ids_for
-from .metadata import PROPS_PREFIX, ArtifactMetadata, read_sidecar, sidecar_path
+from .metadata import PROPS_PREFIX, ArtifactMetadata, cross_check, read_sidecar, sidecar_path
 
 SEARCH_DIRS = ("", "engines")
 
@@ -41,25 +43,36 @@ class Synthesizer:
 
     def __init__(self, path: str | os.PathLike, *, device: str | None = None, providers: list[str] | None = None,
                  resize: bool = True, warmup: int = 0, threads: int | None = None,
-                 labels: str | LabelSet | None = None, int8_mode: str = "auto"):
+                 labels: str | LabelSet | None = None, int8_mode: str = "auto", max_pixels: int | None = MAX_PIXELS,
+                 check_hash: bool = True):
         """`labels`: a built-in label set name or a LabelSet, for the palette and class names; needed only by
         artifacts that do not record theirs (a plan without its sidecar), checked against those that do.
         `int8_mode`: how ONNX Runtime's CPU provider runs an int8 ONNX: "exact" (Q/DQ as written, what TensorRT
         computes, about fp32 speed), "fused" (integer kernels; they saturate on x86 CPUs without VNNI), or
-        "auto": exact where the fused kernels would saturate, with a warning (`gaugan_sdk.cpu`)."""
+        "auto": exact where the fused kernels would saturate, with a warning (`gaugan_sdk.cpu`).
+        `max_pixels`: the most label-map pixels one run() call takes, all maps together (default 8192 x 8192;
+        None: no limit); a larger request is refused from its shape, before any memory is spent on it.
+        `check_hash`: refuse an artifact whose content is not what its sidecar recorded at export (a damaged or
+        replaced file; one sha256 pass over the file at load)."""
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
-        resolve_int8_mode(int8_mode)  # a bad value fails here, before any artifact is opened
+        resolve_int8_mode(int8_mode)  # bad values fail here, before any artifact is opened
+        warmup = check_count(warmup, "warmup")
+        threads = None if threads is None else check_count(threads, "threads", 1)
+        self.max_pixels = None if max_pixels is None else check_count(max_pixels, "max_pixels", 1)
+        self._closed = False
         self.path = resolve_artifact(path)
         self.resize = resize
-        self._options = dict(device=device, providers=providers, threads=threads, int8_mode=int8_mode)
+        self._options = dict(device=device, providers=providers, threads=threads, int8_mode=int8_mode,
+                             check_hash=bool(check_hash))
         self._warned_instance = False
         self.generator, self.encoder, self.meta, self.encoder_meta = self._open(self.path)
         self.config: GeneratorConfig | None = self.meta.config  # None: known from the artifact's IO alone
         self.labels: LabelSet | None = _label_set(self.config, labels, self.path.name)
         for _ in range(warmup):  # an instance map too, so the user still sees the no-instance notice once
             blank = np.zeros(self.size, dtype=np.uint8)
-            self.run(blank, blank if self.meta.takes_instance else None, seed=0)
+            self.run(blank, blank if self.meta.takes_instance else None,
+                     seed=0 if self.meta.z_dim is not None else None)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -85,8 +98,13 @@ class Synthesizer:
         One label map with several seeds or style images (style models): one image per seed / style, the
         style explorer's case. Artifacts that take one mask for N styles (the fast graph) compute its mask
         branch once; others get the map repeated."""
+        if self._closed:
+            raise RuntimeError(f"this Synthesizer of {self.path.name} is closed; open a new one to run it again")
         label = np.asarray(label)
-        single = label.ndim == 2 or (label.ndim == 3 and label.shape[-1] == 3 and label.dtype == np.uint8)
+        colour = label.ndim in (3, 4) and label.shape[-1] == 3 and label.dtype == np.uint8
+        single = label.ndim == 2 or (label.ndim == 3 and colour)
+        if label.ndim - colour in (2, 3):  # other ranks: the validation below names them
+            check_pixels(label.shape[:label.ndim - colour], self.max_pixels)
         ids = self._ids(label)
         maps, height, width = ids.shape
         inst = self._instance(instance, ids)
@@ -103,9 +121,9 @@ class Synthesizer:
                                  f"{width} given, {self.path.name} takes {batch.min}..{batch.max} maps of "
                                  f"{target[0]}x{target[1]} in one call")
             return self._generate(ids, inst, z, device_output=True)
-        if target != (height, width):
-            ids = _resize_nearest(ids, target)
-            inst = None if inst is None else _resize_nearest(inst, target)
+        if target != (height, width):  # in the maps' own dtype: no full-size int32 copy
+            ids = resize_nearest(ids, target)
+            inst = None if inst is None else resize_nearest(inst, target)
         step = self.meta.batch.max
 
         def chunk(maps: np.ndarray | None, i: int) -> np.ndarray | None:
@@ -115,7 +133,7 @@ class Synthesizer:
                   for i in range(0, count, step)]
         image = np.concatenate(images)
         if target != (height, width):
-            image = _resize_bilinear_uint8(image, (height, width))
+            image = resize_bilinear_uint8(image, (height, width))
         return image[0] if single and count == 1 else image
 
     def stream(self, frames: Iterable[np.ndarray], **options) -> Iterator[np.ndarray]:
@@ -140,6 +158,7 @@ class Synthesizer:
         return mu.astype(np.float32), logvar.astype(np.float32)
 
     def close(self) -> None:
+        self._closed = True
         for backend in (self.generator, self.encoder):
             if backend is not None:
                 backend.close()
@@ -163,9 +182,9 @@ class Synthesizer:
                                  f"{self.path.name} does not record its label set: pass label ids, or "
                                  f"Synthesizer(..., labels='cityscapes' or another name or LabelSet)")
             label = self.labels.decode(label)  # a palette mask
-        if self.config is None:  # dtype, rank, emptiness and range
-            return validate_label_ids_for(label, self.labels).astype(np.int32)
-        return validate_label_ids(label, self.config).astype(np.int32)
+        if self.config is None:  # dtype, rank, emptiness and range; the ids as given (int32 after any resize)
+            return validate_label_ids_for(label, self.labels)
+        return validate_label_ids(label, self.config)
 
     def _instance(self, instance: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
         if not self.meta.takes_instance:
@@ -177,7 +196,7 @@ class Synthesizer:
                 warnings.warn("no instance map given: using the label map's class boundaries as instance edges",
                               stacklevel=3)
                 self._warned_instance = True
-            return ids.copy()
+            return ids
         inst = np.asarray(instance)
         if inst.dtype.kind not in "iu":
             raise TypeError(f"instance ids must be an integer array, got dtype {inst.dtype}")
@@ -185,7 +204,7 @@ class Synthesizer:
         if inst.shape != ids.shape:
             raise ValueError(f"instance map has shape {np.shape(instance)} but the label map has "
                              f"{ids.shape[1:] if ids.shape[0] == 1 else ids.shape}; they must match")
-        return inst.astype(np.int32)
+        return inst
 
     def _image_count(self, maps: int, style: np.ndarray | None, seed) -> int:
         """Images to make: one per map, or, for one map of a style model, one per seed or style image given."""
@@ -199,10 +218,11 @@ class Synthesizer:
 
     def _z(self, count: int, style: np.ndarray | None, seed) -> np.ndarray | None:
         if self.meta.z_dim is None:
-            if style is not None:
-                raise ValueError(f"{self.path.name} has no style path (use_vae=False): style images do not apply")
+            if style is not None or seed is not None:
+                raise ValueError(f"{self.path.name} has no style path (use_vae=False): "
+                                 f"{'style images' if style is not None else 'seeds'} do not apply")
             return None
-        seeds = _seeds(seed, count)
+        seeds = seeds_for(seed, count)
         if style is not None:
             mu, logvar = self.encode(style)
             if len(mu) not in (1, count):
@@ -235,9 +255,9 @@ class Synthesizer:
         """One engine call: `count` images (z's batch, else the maps'); one map may serve them all."""
         count = len(ids) if z is None else len(z)
         shared = len(ids) < count  # one map for all (label_batch 1)
-        feeds = {LABEL: ids[:, None]}
+        feeds = {LABEL: ids[:, None].astype(np.int32, copy=False)}  # the graph's int32, at the engine's size
         if inst is not None:
-            feeds[INSTANCE] = inst[:, None]
+            feeds[INSTANCE] = instance_int32(inst)[:, None]
         if z is not None:
             feeds[Z] = z
         if count < self.meta.batch.min:  # an artifact with a larger minimum batch: pad, then drop the padding
@@ -273,7 +293,7 @@ class Synthesizer:
         """One artifact and its metadata: the sidecar, else what an ONNX file carries (read from the same session
         that runs it, so the file is opened once), else the artifact's IO (with a warning)."""
         if sidecar_path(path).is_file():
-            meta = read_sidecar(path)
+            meta = read_sidecar(path, check_hash=self._options["check_hash"])
             backend = self._backend(path, meta)
             _check_sidecar(path, meta, backend)
             return backend, meta
@@ -349,11 +369,11 @@ def resolve_artifact(path: str | os.PathLike) -> Path:
 
 
 def _check_sidecar(path: Path, meta: ArtifactMetadata, backend: Backend) -> None:
-    names = backend.input_names()
-    expected = meta.input_names
-    if names is not None and names != expected:
-        raise ValueError(f"the metadata of {path.name} does not match the artifact: it names inputs {expected}, "
-                         f"the artifact has {names}. Was the sidecar copied from another export?")
+    try:
+        io = backend.io()[:2]
+    except NotImplementedError:  # .pt2 packages: their input names are what the metadata says
+        io = None
+    cross_check(meta, io, backend.metadata_props(), path.name)
 
 
 def _label_set(config: GeneratorConfig | None, given: str | LabelSet | None, artifact: str) -> LabelSet | None:
@@ -372,38 +392,7 @@ def _label_set(config: GeneratorConfig | None, given: str | LabelSet | None, art
 
 def _describe_io(meta: ArtifactMetadata) -> str:
     inputs = ", ".join(f"{t.name} {t.dtype} {tuple(t.shape)}" for t in meta.inputs)
-    size = f"{meta.height.min}x{meta.width.min}" + (f"..{meta.height.max}x{meta.width.max}" if meta.dynamic_size else "")
+    size = f"{meta.height.min}x{meta.width.min}"
+    if meta.dynamic_size:
+        size += f"..{meta.height.max}x{meta.width.max}"
     return f"{meta.role}: {inputs}; batch {meta.batch.min}..{meta.batch.max}; {size}"
-
-
-def _seeds(seed, count: int) -> list[int] | None:
-    if seed is None:
-        return None
-    if isinstance(seed, (int, np.integer)):
-        return [int(seed) + i for i in range(count)]
-    seeds = list(seed)
-    if len(seeds) != count or not all(isinstance(s, (int, np.integer)) for s in seeds):
-        raise ValueError(f"seed must be an int or a list of {count} ints (one per label map), got {seed!r}")
-    return [int(s) for s in seeds]
-
-
-def _resize_nearest(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N, H, W) -> (N, h, w) nearest, with PyTorch's index rule floor(i * in / out)."""
-    n, h, w = maps.shape
-    rows = (np.arange(size[0]) * h // size[0]).clip(max=h - 1)
-    cols = (np.arange(size[1]) * w // size[1]).clip(max=w - 1)
-    return maps[:, rows][:, :, cols]
-
-
-def _resize_bilinear_uint8(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, h, w, 3), bilinear with half-pixel centres (align_corners=False)."""
-    def axis(n_out: int, n_in: int):
-        x = ((np.arange(n_out) + 0.5) * n_in / n_out - 0.5).clip(0, n_in - 1)
-        lo = np.floor(x).astype(int)
-        return lo, np.minimum(lo + 1, n_in - 1), (x - lo).astype(np.float32)
-
-    (r0, r1, fr), (c0, c1, fc) = axis(size[0], images.shape[1]), axis(size[1], images.shape[2])
-    x = images.astype(np.float32)
-    rows = x[:, r0] * (1 - fr)[None, :, None, None] + x[:, r1] * fr[None, :, None, None]
-    out = rows[:, :, c0] * (1 - fc)[None, None, :, None] + rows[:, :, c1] * fc[None, None, :, None]
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)

@@ -22,7 +22,7 @@ from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.contract import REFERENCE, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8
 from gaugan_sdk.kinds import ONNX, PT2, TENSORRT
-from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar, write_sidecar
+from gaugan_sdk.metadata import SCHEMA_VERSION, ArtifactMetadata, read_sidecar, write_sidecar
 from gaugan_sdk.models import GeneratorGraph
 from gaugan_sdk.models.profile import generator_macs
 from test_models import realistic_generator
@@ -140,7 +140,7 @@ def test_metadata_records_the_graph_and_reads_older_files(tmp_path):
     assert (meta.graph, meta.mask_conv, meta.fused) == ("fast", "lookup", False)
     assert meta.variant == GraphVariant("fast", "lookup", False) and meta.variant.label == "fast:lookup"
     data = json.loads(meta.to_json())
-    assert data["schema_version"] == 2 and data["graph"] == "fast"
+    assert data["schema_version"] == SCHEMA_VERSION and data["graph"] == "fast"
     old = {k: v for k, v in data.items() if k not in ("graph", "mask_conv", "fused")} | {"schema_version": 1}
     legacy = ArtifactMetadata.from_dict(old)  # written before the graph was recorded: a reference graph
     assert legacy.variant == REFERENCE

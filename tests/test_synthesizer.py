@@ -21,6 +21,7 @@ from gaugan_sdk.contract import Shapes
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.imaging import image_to_uint8, uint8_to_image
+from gaugan_sdk.inputs import resize_bilinear_uint8
 from gaugan_sdk.metadata import TensorSpec, write_sidecar
 from gaugan_sdk.models import ConvEncoder
 from test_models import realistic_generator
@@ -130,13 +131,14 @@ def test_other_sizes_are_resized_or_refused(models):
     (lambda s, l, i: s.run(l[:0], i[:0]), ValueError, "empty"),
     (lambda s, l, i: s.run(l, i[:, :32]), ValueError, "instance map has shape .* must match"),
     (lambda s, l, i: s.run(l, i, style=np.zeros((8, 8, 3), np.uint8)), ValueError, "no style path"),
-    (lambda s, l, i: s.run(l, i, seed="x"), ValueError, None),
+    (lambda s, l, i: s.run(l, i, seed=3), ValueError, "no style path.*seeds do not apply"),
+    (lambda s, l, i: s.run(l, i.astype(np.int64) + 2**40), None, None),  # past int32: renumbered, not wrapped
 ])
 def test_bad_input_is_named(models, call, error, message):
     syn = Synthesizer(models["city"]["onnx"])
     labels, instance = random_labels(models["city"]["cfg"], batch=1)
-    if message is None:  # seeds only matter for style models: the call works and ignores them
-        call(syn, labels[0], instance[0])
+    if error is None:  # accepted, and the same image as the plain call
+        np.testing.assert_array_equal(call(syn, labels[0], instance[0]), syn.run(labels[0], instance[0]))
         return
     with pytest.raises(error, match=message):
         call(syn, labels[0], instance[0])
@@ -150,8 +152,9 @@ def test_bad_style_images(models):
     with pytest.raises(TypeError, match="style image must be uint8"):
         syn.run(labels[0], instance[0], style=np.zeros((32, 32, 3), np.float32))
     two, instances = random_labels(models["coco"]["cfg"], batch=2)
-    with pytest.raises(ValueError, match="seed must be an int or a list of 2 ints"):
-        syn.run(two, instances, seed=[1, 2, 3])
+    for seed in ([1, 2, 3], 3.5, -1, [1, -2], "7", True):
+        with pytest.raises(ValueError, match=r"seed=.*; accepted: an int >= 0, or a list of 2 such ints"):
+            syn.run(two, instances, seed=seed)
     assert syn.run(labels[0], instance[0], seed=[1, 2]).shape[0] == 2  # one map, two styles
 
 
@@ -164,13 +167,17 @@ def test_bad_artifacts(models, tmp_path):
     truncated = tmp_path / "city.onnx"
     truncated.write_bytes(models["city"]["onnx"].read_bytes()[:5000])
     shutil.copy(f"{models['city']['onnx']}.json", f"{truncated}.json")
-    with pytest.raises(ValueError, match="not a loadable ONNX model"):
+    with pytest.raises(ValueError, match="city.onnx is not the file its metadata describes: its sha256 is"):
         Synthesizer(truncated)
+    with pytest.raises(ValueError, match="not a loadable ONNX model"):
+        Synthesizer(truncated, check_hash=False)
     other = tmp_path / "other.onnx"  # a sidecar copied from another export
     shutil.copy(models["city"]["onnx"], other)
     shutil.copy(f"{models['coco']['onnx']}.json", f"{other}.json")
-    with pytest.raises(ValueError, match="does not match the artifact"):
+    with pytest.raises(ValueError, match="is not the file its metadata describes"):
         Synthesizer(other)
+    with pytest.raises(ValueError, match=r"does not match the artifact \(metadata vs artifact\): inputs"):
+        Synthesizer(other, check_hash=False)
     alone = tmp_path / "alone.onnx"  # no sidecar: the metadata inside the ONNX is used
     shutil.copy(models["city"]["onnx"], alone)
     assert Synthesizer(alone).config == models["city"]["cfg"]
@@ -368,3 +375,84 @@ def test_label_set_option_is_checked_against_the_model(models):
         Synthesizer(models["city"]["onnx"], labels="mars")
     with pytest.raises(TypeError, match="labels=3; accepted"):
         Synthesizer(models["city"]["onnx"], labels=3)
+
+
+def test_closed_synthesizer_and_bad_options_are_named(models):
+    syn = Synthesizer(models["city"]["onnx"])
+    syn.close()
+    labels, instance = random_labels(models["city"]["cfg"], batch=1)
+    with pytest.raises(RuntimeError, match="this Synthesizer of city.onnx is closed; open a new one"):
+        syn.run(labels[0], instance[0])
+    for option, value, accepted in (("warmup", "3", ">= 0"), ("warmup", -1, ">= 0"), ("threads", 0, ">= 1"),
+                                    ("max_pixels", 2.5, ">= 1")):
+        with pytest.raises(ValueError, match=rf"{option}={value!r}; accepted: an int {accepted}"):
+            Synthesizer(models["city"]["onnx"], **{option: value})
+
+
+def test_huge_maps_are_refused_from_their_shape_and_large_ones_cost_little_beyond_the_image(models):
+    """A map over `max_pixels` is refused before anything is allocated (a broadcast view of 20000x20000 costs no
+    memory, so any allocation would show); a map under it is resized in its own dtype and the image upsized in
+    blocks: peak memory stays near the uint8 result (was ~12x)."""
+    import tracemalloc
+
+    syn = Synthesizer(models["city"]["onnx"])
+    huge = np.broadcast_to(np.uint8(7), (20000, 20000))
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=r"20000x20000 hold 400,000,000 pixels, over this Synthesizer's limit of "
+                                         r"67,108,864 per call .*max_pixels=N"):
+        syn.run(huge, huge)
+    assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    large = np.broadcast_to(np.uint8(7), (3000, 4000))
+    tracemalloc.reset_peak()
+    image = syn.run(large, large)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    small_map = np.full((64, 128), 7, np.uint8)
+    np.testing.assert_array_equal(image, resize_bilinear_uint8(syn.run(small_map, small_map)[None], (3000, 4000))[0])
+    print(f"3000x4000 map: result {image.nbytes / 2**20:.0f} MiB, peak traced {peak / 2**20:.0f} MiB")
+    assert peak < 1.6 * image.nbytes
+    small = Synthesizer(models["city"]["onnx"], max_pixels=64 * 128)
+    with pytest.raises(ValueError, match="over this Synthesizer's limit of 8,192"):
+        small.run(np.zeros((2, 64, 128), np.uint8), np.zeros((2, 64, 128), np.uint8))
+
+
+def test_blocked_bilinear_resize_equals_one_block(monkeypatch):
+    import gaugan_sdk.inputs as inputs
+
+    images = np.random.default_rng(0).integers(0, 256, (2, 16, 24, 3), dtype=np.uint8)
+    whole = resize_bilinear_uint8(images, (101, 77))
+    monkeypatch.setattr(inputs, "_BLOCK_PIXELS", 77 * 2 * 3)  # blocks of 3 rows
+    np.testing.assert_array_equal(resize_bilinear_uint8(images, (101, 77)), whole)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()  # and it is PyTorch's bilinear, rounded
+    expected = torch.nn.functional.interpolate(x, (101, 77), mode="bilinear", align_corners=False)
+    assert np.abs(whole.astype(int) - expected.round().clamp(0, 255).permute(0, 2, 3, 1).numpy()).max() <= 1
+
+
+def test_damaged_artifacts_and_lying_sidecars_are_refused(models, tmp_path):
+    """2000 flipped bytes in the weights: the sha256 the sidecar recorded no longer matches. A sidecar edited to
+    claim another label count or a uint8 output: the file's own metadata and IO contradict it."""
+    import json
+
+    source = models["city"]["onnx"]
+    data = bytearray(source.read_bytes())
+    damaged = tmp_path / "damaged.onnx"
+    positions = np.random.default_rng(0).choice(np.arange(len(data) // 2, len(data) - 100), 2000, replace=False)
+    for p in positions:
+        data[p] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    shutil.copy(f"{source}.json", f"{damaged}.json")
+    with pytest.raises(ValueError, match="damaged.onnx is not the file its metadata describes.*check_hash=False"):
+        Synthesizer(damaged)
+    sidecar = json.loads(Path(f"{source}.json").read_text())
+    for edit, message in ((lambda d: d["config"].update(label_nc=20), r"model config label_nc=20 vs 35"),
+                          (lambda d: d.update(uint8_output=True), "uint8_output=True but the output image is float32"),
+                          (lambda d: d["outputs"][0].update(dtype="uint8", shape=["batch", "height", "width", 3])
+                           or d.update(uint8_output=True), r"image uint8 \['batch', 'height', 'width', 3\] vs "
+                                                           r"float32")):
+        lying = tmp_path / "lying.onnx"
+        shutil.copy(source, lying)
+        edited = json.loads(json.dumps(sidecar))
+        edit(edited)
+        Path(f"{lying}.json").write_text(json.dumps(edited))
+        with pytest.raises(ValueError, match=message):
+            Synthesizer(lying)

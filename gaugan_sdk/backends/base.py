@@ -51,10 +51,6 @@ class Backend(ABC):
         """What runs the artifact, in words, for reports."""
         return self.name
 
-    def input_names(self) -> list[str] | None:
-        """The artifact's own input names, where it records them (to check a sidecar against)."""
-        return None
-
     def metadata_props(self) -> dict[str, str]:
         """Key/value metadata stored inside the artifact (ONNX metadata_props); empty where there is none."""
         return {}

@@ -99,9 +99,6 @@ class OnnxRuntimeBackend(Backend):
         return [DeviceArray(v.data_ptr(), tuple(v.shape()), np.dtype(ONNX_TYPES[v.data_type()]), owner=v)
                 for v in values]
 
-    def input_names(self) -> list[str]:
-        return [i.name for i in self.session.get_inputs()]
-
     def metadata_props(self) -> dict[str, str]:
         return dict(self.session.get_modelmeta().custom_metadata_map)
 

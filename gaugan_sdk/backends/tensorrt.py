@@ -88,9 +88,6 @@ class TensorRTBackend(Backend):
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
             self._allocate(name, specs[name].shape_at(self.meta.ranges, "max"), dtype)
 
-    def input_names(self) -> list[str]:
-        return list(self.inputs)
-
     def io(self) -> tuple[list[TensorSpec], list[TensorSpec], dict[str, Range]]:
         """IO from the engine: -1 dimensions are dynamic, their min/opt/max from optimization profile 0."""
         trt, engine = self.trt, self.engine
