@@ -11,6 +11,7 @@ import shutil
 import importlib.util
 import socket
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +166,7 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(server, path, body, h
 
 def test_missing_length_and_unknown_pages(server):
     with socket.create_connection(server.server_address[:2], timeout=10) as raw:
-        raw.sendall(b"POST /api/synthesize HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\r\n")
+        raw.sendall(b"POST /api/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n\r\n")
         assert raw.recv(65536).startswith(b"HTTP/1.1 411")
     status, _, body = request(server, "GET", "/../../etc/passwd")
     assert status == 404 and b"no page" in body
@@ -173,7 +174,7 @@ def test_missing_length_and_unknown_pages(server):
 
 def test_a_stalled_client_does_not_block_the_others(server):
     with socket.create_connection(server.server_address[:2], timeout=10) as slow:
-        slow.sendall(b"POST /api/synthesize HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        slow.sendall(b"POST /api/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
                      b"Content-Length: 5000\r\n\r\n" + png(np.zeros((64, 128), np.uint8))[:100])
         for _ in range(3):  # served while the slow request is still waiting for its body
             mask = png(two_label_mask(64, 128, 23, 21))
@@ -185,7 +186,80 @@ def test_a_stalled_client_does_not_block_the_others(server):
         answer = b""
         while chunk := slow.recv(65536):  # after the server's timeout (3 s here): 408, then the connection closes
             answer += chunk
-    assert answer.startswith(b"HTTP/1.1 408") and b"no complete body within 3.0 s" in answer
+    assert answer.startswith(b"HTTP/1.1 408") and b"no complete request within 3.0 s" in answer
+
+
+def read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_a_client_trickling_its_headers_is_cut_off_by_the_whole_request_deadline(server):
+    """One byte every 0.25 s keeps each read alive, but not the request: at the 3 s deadline the server answers
+    408 and closes, while serving others meanwhile."""
+    with socket.create_connection(server.server_address[:2], timeout=10) as slow:
+        slow.sendall(b"POST /api/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        sent = 0
+        try:
+            for byte in b"X-Slow: " + b"a" * 200:
+                slow.sendall(bytes([byte]))
+                sent += 1
+                time.sleep(0.25)
+                if sent == 4:
+                    assert request(server, "GET", "/api/model")[0] == 200  # the others are served
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_all(slow)
+    assert sent < 100, "the trickling client kept its connection"  # 25 s of trickle: no deadline at all
+    assert answer.startswith(b"HTTP/1.1 408") and b"no complete request within 3.0 s" in answer
+
+
+def test_connections_over_the_cap_get_503_and_the_server_recovers(model):
+    app = paint_server.PaintApp(Synthesizer(model), max_upload=256 * 1024)
+    httpd = paint_server.make_server(app, "127.0.0.1", 0, timeout=30.0, quiet=True, max_connections=2)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        idle = [socket.create_connection(httpd.server_address[:2], timeout=10) for _ in range(2)]
+        time.sleep(0.2)  # both accepted and waiting for their requests
+        status, kind, body = request(httpd, "GET", "/api/model")
+        assert status == 503 and kind == "application/json" and b"at its 2 connections" in body
+        idle[0].close()
+        for _ in range(50):  # the freed slot is taken back as soon as its thread ends
+            if request(httpd, "GET", "/api/model")[0] == 200:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("a closed connection's slot was never released")
+        idle[1].close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("host, status", [("127.0.0.1:8000", 200), ("localhost", 200), ("[::1]:80", 200),
+                                          ("evil.example", 421), ("127.0.0.1.evil.example:8000", 421), ("", 421)])
+def test_host_header_is_checked_when_bound_to_loopback(server, host, status):
+    with socket.create_connection(server.server_address[:2], timeout=10) as raw:
+        raw.sendall(f"GET /api/model HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        answer = read_all(raw)
+    assert answer.startswith(f"HTTP/1.1 {status}".encode()), answer[:200]
+    if status != 200:
+        assert b"application/json" in answer and b"is not this server's" in answer
+
+
+def test_http_servers_own_errors_are_json_and_digits_are_ascii(server):
+    status, kind, body = request(server, "PUT", "/api/synthesize", b"x")
+    assert status == 501 and kind == "application/json" and "method 'PUT' is not supported" in json.loads(body)["error"]
+    with socket.create_connection(server.server_address[:2], timeout=10) as raw:
+        raw.sendall("POST /api/synthesize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \u00b2\r\n\r\n"
+                    .encode("utf-8"))
+        answer = read_all(raw)
+    assert answer.startswith(b"HTTP/1.1 411") and b"a byte count is required" in answer
+    mask = png(two_label_mask(64, 128, 23, 21))
+    status, _, body = request(server, "POST", "/api/synthesize?seed=%C2%B2", mask, {"Content-Type": "image/png"})
+    assert status == 400 and "seed='\u00b2'; accepted: an integer" in json.loads(body)["error"]
 
 
 # ---------------------------------------------------------------------------------------------- the page

@@ -6,8 +6,10 @@
 
 Any artifact `Synthesizer` loads works (ONNX, TensorRT, .pt2, checkpoints). The page paints class ids with the
 model's palette (`gaugan_sdk.labels`) and posts them as 8-bit grayscale label PNGs; the server answers with the
-synthesized PNG. Standard library HTTP server, one thread per connection: a client that stalls is dropped after
-`--timeout` seconds without holding up the others; the model runs one request at a time.
+synthesized PNG. Standard library HTTP server, one thread per connection, at most `--max-connections` at once
+(more get 503): a client whose request is not complete within `--timeout` seconds, headers and body together,
+is answered 408 or dropped, without holding up the others; the model runs one request at a time. Bound to a
+loopback address, it answers only requests whose Host is that address or localhost (no DNS rebinding).
 
 API (what the page uses; errors are JSON {"error": message} with a 4xx status):
     GET  /api/model                      label set, size, whether the model takes a style image
@@ -22,6 +24,7 @@ import io
 import ipaddress
 import json
 import secrets
+import socket
 import sys
 import threading
 import warnings
@@ -87,8 +90,8 @@ class PaintApp:
         style = self._style(query)
         try:
             with self._model_lock:
-                image = self.syn.run(ids, ids if self.syn.meta.takes_instance else None,
-                                     style=style, seed=seed)
+                image = self.syn.run(ids, ids if self.syn.meta.takes_instance else None, style=style,
+                                     seed=seed if self.syn.meta.z_dim is not None else None)
         except (ValueError, TypeError) as e:  # ids the model does not know, wrong sizes
             raise RequestError(HTTPStatus.UNPROCESSABLE_ENTITY, str(e)) from e
         out = io.BytesIO()
@@ -169,9 +172,28 @@ def _int_param(query: dict[str, list[str]], name: str, low: int, high: int) -> i
     value = _param(query, name)
     if value is None or value == "":
         return None
-    if not value.isdigit() or not low <= int(value) <= high:
+    number = _decimal(value)
+    if number is None or not low <= number <= high:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"{name}={value!r}; accepted: an integer {low}..{high}")
-    return int(value)
+    return number
+
+
+def _decimal(text: str) -> int | None:
+    """A non-negative integer written in ASCII digits (str.isdigit alone accepts "²" and other digits int()
+    refuses), at most 18 of them; else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def _host_allowed(host_header: str | None, bound: str) -> bool:
+    """A server bound to a loopback address answers only Host headers naming loopback (localhost, 127.x, ::1),
+    so a web page of another site cannot reach it through DNS rebinding. Servers bound elsewhere take any."""
+    if not _is_loopback(bound):
+        return True
+    if not host_header:
+        return False
+    host = host_header.strip().lower()
+    host = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+    return _is_loopback(host)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -180,8 +202,58 @@ class Handler(BaseHTTPRequestHandler):
     app: PaintApp
     server_version = "gaugan-paint"
     protocol_version = "HTTP/1.1"
+    _deadline: threading.Timer | None = None
+    _timed_out = False
+
+    def handle_one_request(self) -> None:
+        """One request, its line, headers and body within `timeout` seconds in all (the socket's own timeout
+        bounds each read only: a client sending a byte at a time would hold its thread for ever)."""
+        self._deadline = threading.Timer(self.timeout, self._expire)
+        self._deadline.daemon = True
+        self._deadline.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self._received()
+
+    def _received(self) -> None:
+        """The request is in: the deadline no longer applies (the model and the answer take what they take)."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> bool:
+        return self._timed_out
+
+    def _expire(self) -> None:
+        self._timed_out = self.close_connection = True
+        try:  # wakes the blocked read with end-of-file: the thread answers 408 if it can, and ends
+            self.connection.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self._expired():  # the headers were cut off by the deadline
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT, f"no complete request within {self.timeout} s")
+            return False
+        if not _host_allowed(self.headers.get("Host"), self.server.server_address[0]):
+            self.send_error(HTTPStatus.MISDIRECTED_REQUEST, f"Host {self.headers.get('Host')!r} is not this "
+                                                            f"server's: use http://127.0.0.1:{self.server.server_port}")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, unknown method, headers too long) as JSON too."""
+        status = HTTPStatus(code)
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            message = f"method {self.command!r} is not supported; use GET or POST"
+        self.close_connection = True
+        self._send_error(status, message or status.phrase)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._received()
         path = urlsplit(self.path).path
         if path == "/api/model":
             return self._send_json(HTTPStatus.OK, self.app.model_info())
@@ -191,7 +263,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send_error(HTTPStatus.NOT_FOUND, f"no page {path!r}")
 
     def do_POST(self) -> None:  # noqa: N802
-        url = urlsplit(self.path)
+        url = urlsplit(self.path)  # the body is read within the deadline, in _read_body
         routes = {"/api/synthesize", "/api/style"}
         try:
             if url.path not in routes:
@@ -207,21 +279,25 @@ class Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        size = None if length is None else _decimal(length)
+        if size is None:
             self.close_connection = True
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, f"Content-Length {length!r}; a byte count is required")
-        if int(length) > self.app.max_upload:
+        if size > self.app.max_upload:
             self.close_connection = True  # the body is not read: drop the connection after the answer
             raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                               f"upload of {int(length):,} bytes; at most {self.app.max_upload:,}")
+                               f"upload of {size:,} bytes; at most {self.app.max_upload:,}")
         try:
-            body = self.rfile.read(int(length))
-        except TimeoutError:  # a stalled client: its own thread gives up, the others never waited
+            body = self.rfile.read(size)
+        except (TimeoutError, OSError):  # a stalled client: its own thread gives up, the others never waited
+            body = b""
+        expired = self._expired()
+        self._received()
+        if len(body) != size:
             self.close_connection = True
-            raise RequestError(HTTPStatus.REQUEST_TIMEOUT, f"no complete body within {self.timeout} s") from None
-        if len(body) != int(length):
-            self.close_connection = True
-            raise RequestError(HTTPStatus.BAD_REQUEST, f"body of {len(body)} bytes; Content-Length said {length}")
+            if expired:
+                raise RequestError(HTTPStatus.REQUEST_TIMEOUT, f"no complete request within {self.timeout} s")
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"body of {len(body)} bytes; Content-Length said {size}")
         return body
 
     def _send_json(self, status: HTTPStatus, data: dict) -> None:
@@ -246,14 +322,45 @@ class Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class PaintServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer with at most `max_connections` connection threads; one more gets 503 and is closed."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_connections: int, quiet: bool):
+        super().__init__(address, handler)
+        self.quiet, self.max_connections = quiet, max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            body = json.dumps({"error": f"the server is at its {self.max_connections} connections; try again",
+                               "status": 503}).encode()
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                                % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def make_server(app: PaintApp, host: str = "127.0.0.1", port: int = 8000, timeout: float = 15.0,
-                quiet: bool = False) -> ThreadingHTTPServer:
-    """A threaded server (not started: call serve_forever); port 0 picks a free port."""
+                quiet: bool = False, max_connections: int = 32) -> PaintServer:
+    """A threaded server (not started: call serve_forever); port 0 picks a free port. `timeout`: seconds a
+    request may take to arrive (line, headers, body); `max_connections`: connection threads at once."""
+    if not timeout > 0 or max_connections < 1:
+        raise ValueError(f"timeout={timeout!r}, max_connections={max_connections!r}; accepted: > 0 and >= 1")
     handler = type("PaintHandler", (Handler,), {"app": app, "timeout": timeout})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    server.quiet = quiet
-    return server
+    return PaintServer((host, port), handler, max_connections, quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", help="label set, for artifacts that do not record theirs")
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest accepted upload")
-    p.add_argument("--timeout", type=float, default=15.0, help="seconds a stalled client keeps its connection")
+    p.add_argument("--timeout", type=float, default=15.0,
+                   help="seconds a request may take to arrive, headers and body (default 15)")
+    p.add_argument("--max-connections", type=int, default=32, help="connections served at once (default 32)")
     args = p.parse_args(argv)
     try:
         app = PaintApp(Synthesizer(args.artifact, device=args.device, labels=args.labels, warmup=1),
@@ -275,7 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     if not _is_loopback(args.host):
         print(f"paint: warning: serving on {args.host}, reachable from other machines; the demo has no "
               f"authentication", file=sys.stderr)
-    server = make_server(app, args.host, args.port, args.timeout)
+    try:
+        server = make_server(app, args.host, args.port, args.timeout, max_connections=args.max_connections)
+    except (ValueError, OSError) as e:
+        print(f"paint: error: {e}", file=sys.stderr)
+        app.syn.close()
+        return 2
     host, port = server.server_address[:2]
     print(f"paint: {app.syn!r}\npaint: open http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}  "
           f"(Ctrl+C stops)", flush=True)
