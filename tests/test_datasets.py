@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -117,23 +119,51 @@ def test_unpaired_files_name_the_file_or_are_skipped_with_a_count(tmp_path):
     assert len(ds) == 3
 
 
-def test_bad_ids_and_unreadable_files_name_the_file(tmp_path):
-    make_custom(tmp_path, instances=False)
+def test_bad_ids_and_unreadable_files_name_the_file(tmp_path, capsys):
+    """Unreadable files are found by the scan at start; ids out of range by --check-data at start, else when
+    the sample loads. Every error names the file; --skip-bad skips with a count."""
+    make_custom(tmp_path, count=4, instances=False)
     _png(tmp_path / "labels" / "s1.png", np.full((64, 64), 40, np.uint8))  # ids 0..7 only
     (tmp_path / "images" / "s2.jpg").write_bytes(b"not a jpeg at all")
     opts = TrainOptions(dataset="custom", label_dir=str(tmp_path / "labels"), image_dir=str(tmp_path / "images"),
                         model=dict(crop_size=64, label_nc=8), load_size=64).resolved()
-    ds = build_dataset(opts, opts.generator_config())
-    ds[0]
-    with pytest.raises(DataError, match=r"s1\.png.*40"):
-        ds[1]
-    with pytest.raises(DataError, match=r"cannot read image .*s2\.jpg"):
-        ds[2]
-    skipping = build_dataset(opts.__class__(**{**opts.to_dict(), "skip_bad": True}), opts.generator_config())
-    with pytest.warns(UserWarning, match=r"skipping a bad sample \(1 so far\).*s1\.png"):
-        sample = skipping[1]
-    assert sample["index"] == 2 or sample["index"] == 0
-    assert len(skipping.skipped) >= 1
+    with pytest.raises(DataError, match=r"1 bad sample\(s\).*cannot read image .*s2\.jpg.*--skip-bad"):
+        build_dataset(opts, opts.generator_config())
+    skip = opts.__class__(**{**opts.to_dict(), "skip_bad": True})
+    with pytest.warns(UserWarning, match=r"skipping 1 bad sample\(s\).*s2\.jpg"):
+        ds = build_dataset(skip, opts.generator_config(), report=True)
+    assert "data: checked 4 pairs (headers" in capsys.readouterr().err
+    assert [p.label.name for p in ds.pairs] == ["s0.png", "s1.png", "s3.png"]
+    with pytest.warns(UserWarning, match=r"skipping a bad sample \(1 so far\).*s1\.png"):  # found on load
+        sample = ds[1]
+    assert sample["index"] == 2 and ds.skipped == {1}
+    checked = opts.__class__(**{**skip.to_dict(), "check_data": True})
+    with pytest.warns(UserWarning, match=r"skipping 2 bad sample\(s\).*s1\.png: label id\(s\) out of range.*40"):
+        assert len(build_dataset(checked, opts.generator_config())) == 2
+
+
+def test_duplicate_stems_subfolders_and_bombs_are_found_at_start(tmp_path):
+    make_custom(tmp_path, count=3, instances=False)
+    _png(tmp_path / "images" / "s0.png", np.zeros((64, 64, 3), np.uint8))  # s0.jpg and s0.png: which one?
+    _png(tmp_path / "labels" / "city" / "s1.png", np.zeros((64, 64), np.uint8))  # a subfolder pairs by its path
+    _png(tmp_path / "images" / "city" / "s1.jpg", np.zeros((64, 64, 3), np.uint8))
+    bomb = _png(tmp_path / "labels" / "s2.png", np.zeros((8, 8), np.uint8))  # its header claims 30000x30000
+    data = bytearray(bomb.read_bytes())
+    data[16:24] = struct.pack(">II", 30000, 30000)  # IHDR width, height, then the chunk's CRC
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    bomb.write_bytes(bytes(data))
+    opts = dict(dataset="custom", label_dir=str(tmp_path / "labels"), image_dir=str(tmp_path / "images"),
+                model=dict(crop_size=64, label_nc=8), load_size=64)
+    strict = TrainOptions(**opts).resolved()
+    with pytest.raises(DataError, match=r"2 files for 's0' \(.*s0\.jpg, .*s0\.png\); keep one"):
+        build_dataset(strict, strict.generator_config())
+    skip = TrainOptions(**opts, skip_bad=True).resolved()
+    with pytest.warns(UserWarning) as caught:
+        ds = build_dataset(skip, skip.generator_config())
+    said = " ".join(str(w.message) for w in caught)
+    assert "s2.png is refused as a decompression bomb" in said and "files for 's0'" in said
+    assert [p.label.relative_to(tmp_path / "labels").as_posix() for p in ds.pairs] == ["city/s1.png", "s1.png"]
+    assert [p.image.relative_to(tmp_path / "images").as_posix() for p in ds.pairs] == ["city/s1.jpg", "s1.jpg"]
 
 
 def test_colour_masks_are_refused_with_the_reason(tmp_path):
@@ -143,7 +173,7 @@ def test_colour_masks_are_refused_with_the_reason(tmp_path):
     opts = TrainOptions(dataset="custom", label_dir=str(tmp_path / "labels"), image_dir=str(tmp_path / "images"),
                         model=dict(crop_size=64, label_nc=8), load_size=64).resolved()
     with pytest.raises(DataError, match="RGB; label maps must be single-channel"):
-        build_dataset(opts, opts.generator_config())[0]
+        build_dataset(opts, opts.generator_config())  # found by the scan, before training
 
 
 def test_max_samples_and_a_missing_folder(tmp_path):

@@ -12,21 +12,23 @@ Layouts (the reference's, spade_facts.md section 6):
     ade20k      <root>/images/{training,validation}/*.jpg + <root>/annotations/{training,validation}/*.png
                 (ADEChallengeData2016); raw ids 0..150, 0 = "other", as the released model was trained
     coco        <root>/<phase>_img, <root>/<phase>_label, <root>/<phase>_inst (COCO-Stuff as SPADE prepares it)
-    custom      --label-dir, --image-dir [, --instance-dir], paired by file stem
-Unpaired files, unreadable images and ids out of range raise an error naming the file, or with skip_bad are
-skipped with a warning and counted.
+    custom      --label-dir, --image-dir [, --instance-dir], paired by path below the folder without suffix
+                (labels/a/s0.png <-> images/a/s0.jpg)
+Before training, unpaired files, files that claim the same pairing key, and files whose headers are unreadable,
+bombs, colour label maps or of another size than their partner are found by a scan (training/scan.py; with
+--check-data also ids out of range). Each raises an error naming the file, or with skip_bad is skipped with a
+warning and counted; ids out of range found while loading are treated the same way.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.labels import get_label_set, label_set_for, validate_label_ids
@@ -34,48 +36,40 @@ from gaugan_sdk.procedural import scene_sample
 
 from . import transforms
 from .options import TrainOptions
+from .scan import LABEL_MODES, DataError, FilePair, keyed, open_image, scan
+
+__all__ = ["DataError", "FilePair", "PairedDataset", "ProceduralDataset", "build_dataset", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class DataError(ValueError):
-    """A file of the dataset cannot be used: names the file and what is wrong."""
-
-
-@dataclass(frozen=True)
-class FilePair:
-    label: Path
-    image: Path
-    instance: Path | None = None
-
-
 # ---------------------------------------------------------------------------------------------- layouts
 def cityscapes_pairs(root: Path, phase: str) -> tuple[list[FilePair], list[str]]:
-    labels = _files(root / "gtFine" / phase, "*_labelIds.png", "Cityscapes labels")
-    images = _files(root / "leftImg8bit" / phase, "*.png", "Cityscapes images")
     key = lambda p: "_".join(p.name.split("_")[:3])  # noqa: E731  city_sequence_frame
-    instances = {key(p): p for p in (root / "gtFine" / phase).rglob("*_instanceIds.png")}
-    return _pair({key(p): p for p in labels}, {key(p): p for p in images}, instances, "gtFine", "leftImg8bit")
+    labels = keyed(_files(root / "gtFine" / phase, "*_labelIds.png", "Cityscapes labels"), key, "gtFine")
+    images = keyed(_files(root / "leftImg8bit" / phase, "*.png", "Cityscapes images"), key, "leftImg8bit")
+    instances = keyed((root / "gtFine" / phase).rglob("*_instanceIds.png"), key, "gtFine instance maps")
+    return _pair(labels, images, instances, "gtFine", "leftImg8bit")
 
 
 def ade20k_pairs(root: Path, phase: str) -> tuple[list[FilePair], list[str]]:
     split = {"train": "training", "val": "validation"}.get(phase, phase)
-    labels = _files(root / "annotations" / split, "*.png", "ADE20K annotations")
-    images = _files(root / "images" / split, "*.jpg", "ADE20K images")
-    return _pair(_by_stem(labels), _by_stem(images), None, "annotations", "images")
+    labels = _by_path(root / "annotations" / split, "*.png", "ADE20K annotations")
+    images = _by_path(root / "images" / split, "*.jpg", "ADE20K images")
+    return _pair(labels, images, None, "annotations", "images")
 
 
 def coco_pairs(root: Path, phase: str) -> tuple[list[FilePair], list[str]]:
-    labels = _files(root / f"{phase}_label", "*.png", "COCO-Stuff labels")
-    images = _files(root / f"{phase}_img", "*", "COCO-Stuff images")
-    instances = _by_stem(_files(root / f"{phase}_inst", "*.png", "COCO-Stuff instance maps"))
-    return _pair(_by_stem(labels), _by_stem(images), instances, f"{phase}_label", f"{phase}_img")
+    labels = _by_path(root / f"{phase}_label", "*.png", "COCO-Stuff labels")
+    images = _by_path(root / f"{phase}_img", "*", "COCO-Stuff images")
+    instances = _by_path(root / f"{phase}_inst", "*.png", "COCO-Stuff instance maps")
+    return _pair(labels, images, instances, f"{phase}_label", f"{phase}_img")
 
 
 def custom_pairs(label_dir: Path, image_dir: Path, instance_dir: Path | None) -> tuple[list[FilePair], list[str]]:
-    labels = _by_stem(_files(label_dir, "*", "labels"))
-    images = _by_stem(_files(image_dir, "*", "images"))
-    instances = None if instance_dir is None else _by_stem(_files(instance_dir, "*", "instance maps"))
+    labels = _by_path(label_dir, "*", "labels")
+    images = _by_path(image_dir, "*", "images")
+    instances = None if instance_dir is None else _by_path(instance_dir, "*", "instance maps")
     return _pair(labels, images, instances, str(label_dir), str(image_dir))
 
 
@@ -88,14 +82,22 @@ def _files(folder: Path, pattern: str, what: str) -> list[Path]:
     return found
 
 
-def _by_stem(paths: list[Path]) -> dict[str, Path]:
-    return {p.stem: p for p in paths}
+def _by_path(folder: Path, pattern: str, what: str) -> tuple[dict[str, Path], list[str]]:
+    """Files under `folder` keyed by their path below it without the suffix (`a/s0.png` -> "a/s0")."""
+    return keyed(_files(folder, pattern, what), lambda p: p.relative_to(folder).with_suffix("").as_posix(),
+                 f"{what} in {folder}")
 
 
-def _pair(labels: dict[str, Path], images: dict[str, Path], instances: dict[str, Path] | None, label_where: str,
+def _pair(labels: tuple[dict[str, Path], list[str]], images: tuple[dict[str, Path], list[str]],
+          instances: tuple[dict[str, Path], list[str]] | None, label_where: str,
           image_where: str) -> tuple[list[FilePair], list[str]]:
-    """Pairs in sorted key order, and a description of every file that has no partner."""
-    problems = [f"label {labels[k]} has no image in {image_where}" for k in sorted(labels.keys() - images.keys())]
+    """Pairs in sorted key order, and a description of every file that has no partner or shares its key."""
+    (labels, problems), (images, more) = labels, images
+    problems = problems + more
+    if instances is not None:
+        instances, more = instances
+        problems += more
+    problems += [f"label {labels[k]} has no image in {image_where}" for k in sorted(labels.keys() - images.keys())]
     problems += [f"image {images[k]} has no label in {label_where}" for k in sorted(images.keys() - labels.keys())]
     pairs = []
     for k in sorted(labels.keys() & images.keys()):
@@ -147,11 +149,11 @@ class PairedDataset(torch.utils.data.Dataset):
 
     def _load(self, i: int) -> dict[str, torch.Tensor | int]:
         pair = self.pairs[i]
-        label_img = _open(pair.label, "label map")
-        if label_img.mode not in ("L", "P", "I", "I;16"):
+        label_img = open_image(pair.label, "label map")
+        if label_img.mode not in LABEL_MODES:
             raise DataError(f"label map {pair.label} is {label_img.mode}; label maps must be single-channel class "
                             "ids (8- or 16-bit gray PNG), not colour masks")
-        image = _open(pair.image, "image").convert("RGB")
+        image = open_image(pair.image, "image").convert("RGB")
         if image.size != label_img.size:
             raise DataError(f"image {pair.image} is {image.size[0]}x{image.size[1]} but its label map {pair.label} "
                             f"is {label_img.size[0]}x{label_img.size[1]}")
@@ -165,7 +167,8 @@ class PairedDataset(torch.utils.data.Dataset):
             raise DataError(f"label map {pair.label}: {err}") from None
         instance = np.zeros_like(label, dtype=np.int32)
         if self.cfg.use_instance:
-            instance = np.asarray(transforms.apply(_open(pair.instance, "instance map"), params, Image.NEAREST))
+            instance = np.asarray(transforms.apply(open_image(pair.instance, "instance map"), params,
+                                                   Image.NEAREST))
         photo = np.asarray(transforms.apply(image, params, Image.BICUBIC))
         return _sample(label, instance, photo, i, self.cfg, f"{pair.label} after preprocess={self.preprocess!r}")
 
@@ -195,15 +198,6 @@ class ProceduralDataset(torch.utils.data.Dataset):
         return _sample(label, instance, image, index, self.cfg, "procedural scene")
 
 
-def _open(path: Path, what: str) -> Image.Image:
-    try:
-        image = Image.open(path)
-        image.load()
-        return image
-    except (OSError, UnidentifiedImageError, SyntaxError) as err:
-        raise DataError(f"cannot read {what} {path}: {err}") from None
-
-
 def _sample(label: np.ndarray, instance: np.ndarray, image: np.ndarray, index: int, cfg: GeneratorConfig,
             what: str) -> dict[str, torch.Tensor | int]:
     if label.shape != cfg.image_size:
@@ -225,8 +219,9 @@ LAYOUTS: dict[str, Callable[[Path, str], tuple[list[FilePair], list[str]]]] = {
 
 
 def build_dataset(opts: TrainOptions, cfg: GeneratorConfig, *, phase: str | None = None,
-                  train: bool = True) -> torch.utils.data.Dataset:
-    """The dataset `opts` names (resolved options), for training (random flips) or evaluation."""
+                  train: bool = True, report: bool = False) -> torch.utils.data.Dataset:
+    """The dataset `opts` names (resolved options), for training (random flips) or evaluation; its files
+    scanned first (training/scan.py). `report`: print the scan's progress and summary (the main process)."""
     phase = phase or opts.phase
     flip = train and not opts.no_flip
     if opts.dataset == "procedural":
@@ -247,5 +242,12 @@ def build_dataset(opts: TrainOptions, cfg: GeneratorConfig, *, phase: str | None
         warnings.warn(f"skipping {summary}", stacklevel=2)
     if opts.max_samples:
         pairs = pairs[:opts.max_samples]
+    pairs, problems = scan(pairs, cfg, decode=opts.check_data, report=report)
+    if problems:
+        summary = f"{len(problems)} bad sample(s), e.g.: " + "; ".join(problems[:3])
+        if not opts.skip_bad:
+            raise DataError(f"{summary}. Fix or remove them, or pass --skip-bad to train on the {len(pairs)} good "
+                            f"pairs")
+        warnings.warn(f"skipping {summary}", stacklevel=2)
     return PairedDataset(pairs, cfg, preprocess=opts.preprocess, load_size=opts.load_size, flip=flip,
                          seed=opts.seed, skip_bad=opts.skip_bad)

@@ -55,7 +55,7 @@ def train(opts: TrainOptions, cfg: GeneratorConfig, resume_ckpt=None) -> Path | 
 def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, device: torch.device,
            resume_ckpt) -> Path | None:
     torch.manual_seed(opts.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
-    dataset = build_dataset(opts, cfg)
+    dataset = build_dataset(opts, cfg, report=info.is_main)
     per_step = opts.batch_size * info.world_size
     iters_per_epoch = len(dataset) // per_step
     if iters_per_epoch == 0:
