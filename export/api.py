@@ -125,6 +125,8 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
         if precision == "int8":
             raise ValueError("int8 is for --format onnx / trt (Q/DQ ONNX); .pt2 packages are fp32 or fp16")
         check_precision_device(precision, None)
+    if isinstance(triton_instances, bool) or not isinstance(triton_instances, int) or triton_instances < 1:
+        raise ValueError(f"triton_instances={triton_instances!r}; accepted: an int >= 1 (model instances per device)")
     if triton_repo and kind is PT2:
         raise ValueError("a Triton repository serves ONNX and TensorRT artifacts: use format 'onnx' or 'trt'")
     if triton_repo and not Path(triton_repo).parent.is_dir():

@@ -70,7 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check.add_argument("--rtol", type=float)
     check.add_argument("--min-psnr", type=float)
     p.add_argument("--triton-repo", help="also write a Triton model repository (onnx / trt) into this folder")
-    p.add_argument("--triton-instances", type=int, default=1, help="model instances per GPU in the Triton configs")
+    p.add_argument("--triton-instances", type=int, default=1,
+                   help="model instances per device in the Triton configs (>= 1)")
     return p.parse_args(argv)
 
 

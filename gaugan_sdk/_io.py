@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+
+_NEARLY_FULL = 1 << 20  # a write that failed with less than this left on its disk failed for lack of space
 
 
 @contextlib.contextmanager
@@ -15,6 +20,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`.
 
     A failure (or a kill) while writing leaves `path` as it was: the old file or nothing, never half a file.
+    A write that fails because the disk is full raises OSError(ENOSPC) saying so, whatever the writer said.
     """
     path = Path(path)
     if path.is_dir():
@@ -30,9 +36,29 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as e:
+        full = _disk_full(e, directory)  # measured before the partial file is removed
         tmp_path.unlink(missing_ok=True)
+        if full:  # writers report it their own way (torch.save: "unexpected pos ...", "basic_ios::clear")
+            raise OSError(errno.ENOSPC, f"no space left on the disk holding {directory} while writing {path.name} "
+                                        f"({_size(shutil.disk_usage(directory).free)} free now); {path.name} is "
+                                        f"unchanged: free some space and try again") from e
         raise
+
+
+def _disk_full(error: BaseException, directory: Path) -> bool:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    if not isinstance(error, (OSError, RuntimeError)):
+        return False
+    try:
+        return shutil.disk_usage(directory).free < _NEARLY_FULL
+    except OSError:
+        return False
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

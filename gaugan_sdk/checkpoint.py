@@ -275,7 +275,20 @@ def _from_payload(data: dict[str, Any], path: Path, config, overrides: dict[str,
     missing = [key for key in ("config", "generator") if key not in data]
     if missing:
         raise ValueError(f"{path} is a malformed gaugan-sdk checkpoint: no {' or '.join(missing)} entry")
-    cfg = GeneratorConfig.from_dict(data["config"])
+    for key, optional in (("config", False), ("generator", False), ("encoder", True), ("training", True)):
+        value = data.get(key)
+        state = key in ("generator", "encoder")
+        ok = (optional and value is None) or (isinstance(value, dict) and (not state or all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())))
+        if not ok:
+            accepted = ("a state dict (name -> tensor)" if state else "a dict") + (" or None" if optional else "")
+            what = "a dict holding other things than tensors" if isinstance(value, dict) else type(value).__name__
+            raise ValueError(f"{path} is a malformed gaugan-sdk checkpoint: its {key!r} entry is {what}; "
+                             f"accepted: {accepted}")
+    try:
+        cfg = GeneratorConfig.from_dict(data["config"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path} is a malformed gaugan-sdk checkpoint: its config does not load ({e})") from None
     if overrides:
         raise ValueError(f"{path} is a gaugan-sdk checkpoint, whose config is stored in the file; overrides "
                          f"({', '.join(overrides)}) cannot apply to its weights")

@@ -84,6 +84,12 @@ def overlay(image: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
+def _positive(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}; accepted: a whole number >= 1")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("artifact", help="an exported artifact (.onnx, .plan, .pt2) or a checkpoint")
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--output", type=Path, help="write a video here (mp4v) instead of opening a window")
     p.add_argument("--side-by-side", action="store_true", help="mask (palette colours) | image")
     p.add_argument("--no-overlay", action="store_true", help="no FPS / latency text")
-    p.add_argument("--max-frames", type=int)
+    p.add_argument("--max-frames", type=_positive, help="stop after this many frames (default: all)")
     p.add_argument("--seed", type=int, default=0, help="style seed for models with a style path")
     args = p.parse_args(argv)
     import cv2

@@ -1,4 +1,5 @@
 import pickle
+import shutil
 from collections import OrderedDict
 
 import numpy as np
@@ -161,6 +162,14 @@ def test_our_checkpoint_refuses_overrides_and_other_configs(tmp_path):
     torch.save({key: v for key, v in data.items() if key != "generator"}, path)
     with pytest.raises(ValueError, match="malformed gaugan-sdk checkpoint: no generator entry"):
         load_checkpoint(path)
+    for key, value, said in (("generator", [1, 2], "'generator' entry is list; accepted: a state dict"),
+                             ("generator", {"w": "text"}, "'generator' entry is a dict holding other things"),
+                             ("encoder", 3, "'encoder' entry is int; accepted: a state dict .* or None"),
+                             ("config", "coco", "'config' entry is str; accepted: a dict"),
+                             ("config", {"ngf": "wide"}, "its config does not load")):
+        torch.save({**data, key: value}, path)
+        with pytest.raises(ValueError, match=said):
+            load_checkpoint(path)
 
 
 def test_save_refuses_weights_that_do_not_fit_and_writes_nothing(tmp_path):
@@ -195,6 +204,33 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load_checkpoint(path).training == {"iteration": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left
+
+
+def test_a_full_disk_is_named_and_keeps_the_previous_checkpoint(tmp_path):
+    """A 16 MiB tmpfs filled to 64 KiB free: torch.save's own error ("unexpected pos ...") becomes ENOSPC with
+    the free space, the previous checkpoint stays, and no partial file is left."""
+    import errno
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root with mount rights) to fill a disk")
+    try:
+        cfg = tiny_config("coco")
+        generator, _ = trained_like(cfg)
+        path = save_checkpoint(disk / "m.pt", cfg, generator, training={"iteration": 1})
+        assert path.stat().st_size > 64 << 10
+        free = shutil.disk_usage(disk).free
+        (disk / "filler").write_bytes(b"\0" * (free - (64 << 10)))
+        with pytest.raises(OSError, match=r"no space left on the disk holding .* while writing m\.pt \(.* free "
+                                          r"now\); m\.pt is unchanged") as failure:
+            save_checkpoint(path, cfg, generator, training={"iteration": 2})
+        assert failure.value.errno == errno.ENOSPC
+        assert load_checkpoint(path).training == {"iteration": 1}
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "m.pt"]
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=False)  # lazy: a writer may still hold its file
 
 
 def test_checkpoint_build_encoder_without_one():

@@ -90,6 +90,7 @@ def test_pt2_package_runs_in_the_runtime(checkpoints, tmp_path):
     (dict(format="pt2", precision="int8", output="m.pt2"), ValueError, "int8 is for --format onnx / trt"),
     (dict(overrides=["ngf"]), ValueError, "expected KEY=VALUE"),
     (dict(calib_count=0), ValueError, "at least 1 mask"),
+    (dict(triton_instances=0), ValueError, r"triton_instances=0; accepted: an int >= 1"),
 ])
 def test_bad_options_raise_clear_exceptions_and_write_nothing(checkpoints, tmp_path, monkeypatch, options, error,
                                                               message):
@@ -144,21 +145,35 @@ def test_a_read_only_output_folder_is_a_clear_error(checkpoints, tmp_path):
         export_checkpoint(checkpoints / "city.pt", format="onnx", output=locked / "m.onnx", verbose=False)
 
 
-STALE = "import os, sys, tempfile; d = tempfile.mkdtemp(prefix='.gaugan-export-', dir=sys.argv[1]); " \
-        "open(os.path.join(d, 'owner'), 'w').write(f'{sys.argv[2]} {os.getpid()}'); " \
-        "open(os.path.join(d, 'big.onnx'), 'wb').write(b'0' * 1000)"
-
-
 def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(checkpoints, tmp_path):
+    """gaugan-export killed (-9) mid-export leaves its staging folder; the next export into that folder removes
+    it, and leaves alone the staging folder of an export that is still running."""
+    import signal
     import socket
     import subprocess
     import sys
+    import time
 
-    subprocess.run([sys.executable, "-c", STALE, str(tmp_path), socket.gethostname()], check=True)  # then gone
+    proc = subprocess.Popen([sys.executable, "-m", "export.cli", "--checkpoint", str(checkpoints / "city.pt"),
+                             "--format", "onnx", "--output", str(tmp_path / "m.onnx"), "--calib-count", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # until the export has staged something
+            stages = list(tmp_path.glob(".gaugan-export-*"))
+            if stages and any(p.name != "owner" for p in stages[0].iterdir()):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the export never staged a file")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (killed,) = tmp_path.glob(".gaugan-export-*")
+    assert not (tmp_path / "m.onnx").exists()
     alive = tmp_path / ".gaugan-export-running"
     alive.mkdir()
     (alive / "owner").write_text(f"{socket.gethostname()} {os.getpid()}")  # a live export's: kept
-    assert len(list(tmp_path.glob(".gaugan-export-*"))) == 2
     export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "m.onnx", calib_count=2,
                       verbose=False)
-    assert list(tmp_path.glob(".gaugan-export-*")) == [alive]
+    assert not killed.exists() and list(tmp_path.glob(".gaugan-export-*")) == [alive]
+    assert (tmp_path / "m.onnx").is_file()

@@ -88,6 +88,11 @@ def test_video_stream_reads_a_folder_of_id_pngs_exactly(artifact, tmp_path):
     assert stats["frames"] == 3 and _read_video(out)[0].shape == (64, 128, 3)
     with pytest.raises(FileNotFoundError, match="no such video file, image folder or camera index"):
         video_stream.main([str(artifact), "--input", str(tmp_path / "missing.mp4"), "--output", str(out)])
+    for bad in ("-1", "0", "2.5"):  # was: -1 silently dropped the last frame
+        with pytest.raises(SystemExit):
+            video_stream.main([str(artifact), "--input", str(folder), "--max-frames", bad])
+    assert video_stream.main([str(artifact), "--input", str(folder), "--output", str(out), "--max-frames", "2",
+                              "--no-overlay"])["frames"] == 2
 
 
 def test_quickstart_main_job_end_to_end(tmp_path, capsys):
