@@ -27,7 +27,8 @@ from gaugan_sdk.labels import LabelSet
 
 __all__ = [
     "new_run_dir", "write_json", "checkpoint_path", "save_training_checkpoint", "list_checkpoints",
-    "resolve_resume", "resumed_run_dir", "load_training_checkpoint", "Progress", "Board", "tensor_to_uint8", "image_grid"
+    "resolve_resume", "resumed_run_dir", "load_training_checkpoint", "Progress", "Board", "tensor_to_uint8",
+    "image_grid"
 ]
 
 KEEP = 3
