@@ -332,3 +332,7 @@ def test_resume_of_a_moved_run_writes_only_into_the_copy(tmp_path, monkeypatch):
     assert {p.name: p.read_bytes() for p in (original / "checkpoints").iterdir()} == before
     assert [p.name for p in run.list_checkpoints(copy)] == ["iter_0000008.pt", "iter_0000010.pt", "iter_0000012.pt"]
     assert not (tmp_path / "elsewhere" / "runs").exists()  # no new run tree beside it
+    bare = tmp_path / "elsewhere" / "bare.pt"  # a checkpoint outside any run directory: a new run in --outdir
+    shutil.copy(copy / "checkpoints" / "iter_0000012.pt", bare)
+    fresh = train.main(["--resume", str(bare), "--max-iters", "14", "--outdir", str(tmp_path / "fresh")])
+    assert fresh.parent == tmp_path / "fresh" and [p.name for p in run.list_checkpoints(fresh)] == ["iter_0000014.pt"]

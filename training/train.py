@@ -228,12 +228,17 @@ def _check_replicas(trainer: Trainer, info: distributed.Dist, device: torch.devi
 
 
 def _resumed_options(stored: dict[str, Any], given: TrainOptions, path: Path) -> TrainOptions:
-    """The interrupted run's options; from the command line only --max-iters (to extend it) and --device."""
+    """The interrupted run's options. From the command line: --max-iters (to extend it), --device, --outdir
+    (where a checkpoint outside a run directory starts its new run) and the data folders where given (data
+    that has moved): paths are resolved where the resumed run is started, never from where the first one was."""
     opts = TrainOptions.from_dict(stored)
     opts.resume = str(path)
     if given.max_iters is not None:
         opts.max_iters = given.max_iters
-    opts.device = given.device
+    opts.device, opts.outdir = given.device, given.outdir
+    for name in ("dataroot", "label_dir", "image_dir", "instance_dir"):
+        if getattr(given, name) is not None:
+            setattr(opts, name, getattr(given, name))
     return opts.resolved()
 
 
