@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 import warnings
 from collections.abc import Sequence
@@ -127,6 +128,15 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
         check_precision_device(precision, None)
     if isinstance(triton_instances, bool) or not isinstance(triton_instances, int) or triton_instances < 1:
         raise ValueError(f"triton_instances={triton_instances!r}; accepted: an int >= 1 (model instances per device)")
+    for name, value, positive in (("atol", atol, False), ("rtol", rtol, False), ("min_psnr", min_psnr, True),
+                                  ("workspace_gb", workspace_gb, True)):
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not number or value < 0 or (positive and value == 0):
+            raise ValueError(f"{name}={value!r}; accepted: a finite number {'> 0' if positive else '>= 0'}")
+    if triton_repo and Path(triton_repo).exists() and not Path(triton_repo).is_dir():
+        raise ValueError(f"triton_repo {triton_repo} is a file; give a folder (created if missing)")
     if triton_repo and kind is PT2:
         raise ValueError("a Triton repository serves ONNX and TensorRT artifacts: use format 'onnx' or 'trt'")
     if triton_repo and not Path(triton_repo).parent.is_dir():

@@ -57,6 +57,8 @@ class Synthesizer:
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
         resolve_int8_mode(int8_mode)  # bad values fail here, before any artifact is opened
+        if not isinstance(resize, bool):
+            raise ValueError(f"resize={resize!r}; accepted: True (masks of other sizes are resized) or False")
         warmup = check_count(warmup, "warmup")
         threads = None if threads is None else check_count(threads, "threads", 1)
         self.max_pixels = None if max_pixels is None else check_count(max_pixels, "max_pixels", 1)
@@ -353,6 +355,9 @@ def _warn_exact_int8(backend: Backend, meta: ArtifactMetadata, name: str) -> Non
 
 def resolve_artifact(path: str | os.PathLike) -> Path:
     """The artifact file for `path` (an artifact or its .json sidecar), looked up as given and in engines/."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path={path!r}; accepted: an artifact's path (str or os.PathLike): "
+                        f"{', '.join(sorted(SUFFIXES))} or its .json sidecar")
     given = Path(path)
     if given.suffix == ".json":
         given = given.with_suffix("")  # city.onnx.json -> city.onnx

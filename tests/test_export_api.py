@@ -91,6 +91,9 @@ def test_pt2_package_runs_in_the_runtime(checkpoints, tmp_path):
     (dict(overrides=["ngf"]), ValueError, "expected KEY=VALUE"),
     (dict(calib_count=0), ValueError, "at least 1 mask"),
     (dict(triton_instances=0), ValueError, r"triton_instances=0; accepted: an int >= 1"),
+    (dict(min_psnr=float("nan")), ValueError, r"min_psnr=nan; accepted: a finite number > 0"),
+    (dict(atol=-1), ValueError, r"atol=-1; accepted: a finite number >= 0"),
+    (dict(triton_repo=__file__), ValueError, "test_export_api.py is a file; give a folder"),
 ])
 def test_bad_options_raise_clear_exceptions_and_write_nothing(checkpoints, tmp_path, monkeypatch, options, error,
                                                               message):

@@ -383,6 +383,10 @@ def test_closed_synthesizer_and_bad_options_are_named(models):
     labels, instance = random_labels(models["city"]["cfg"], batch=1)
     with pytest.raises(RuntimeError, match="this Synthesizer of city.onnx is closed; open a new one"):
         syn.run(labels[0], instance[0])
+    with pytest.raises(TypeError, match="path=None; accepted: an artifact's path"):
+        Synthesizer(None)
+    with pytest.raises(ValueError, match="resize='no'; accepted: True"):
+        Synthesizer(models["city"]["onnx"], resize="no")
     for option, value, accepted in (("warmup", "3", ">= 0"), ("warmup", -1, ">= 0"), ("threads", 0, ">= 1"),
                                     ("max_pixels", 2.5, ">= 1")):
         with pytest.raises(ValueError, match=rf"{option}={value!r}; accepted: an int {accepted}"):
