@@ -22,12 +22,26 @@ from ..metadata import ArtifactMetadata
 from .base import Backend, DeviceArray, missing_library
 
 
+def cuda_call(cudart, result, what: str):
+    """A cuda-python call's (status, *values): raise on any status but cudaSuccess, naming the error and the
+    operation (the check NVIDIA's samples make after every call); return the value (one alone), or the values."""
+    status, *values = result if isinstance(result, tuple) else (result,)
+    if status != cudart.cudaError_t.cudaSuccess:
+        raise RuntimeError(f"CUDA error {_error_name(cudart, status)} ({int(status)}) in {what}")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _error_name(cudart, status) -> str:
+    _, name = cudart.cudaGetErrorName(status)
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def device_facts(trt_version: str) -> dict[str, str]:
     """What a plan is tied to: TensorRT version, GPU name and compute capability of the current device."""
     from cuda.bindings import runtime as cudart
 
-    _, device = cudart.cudaGetDevice()
-    _, props = cudart.cudaGetDeviceProperties(device)
+    device = cuda_call(cudart, cudart.cudaGetDevice(), "cudaGetDevice")
+    props = cuda_call(cudart, cudart.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
     name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
     return {"version": trt_version, "gpu": name.rstrip("\x00"), "compute_capability": f"{props.major}.{props.minor}"}
 
@@ -60,8 +74,9 @@ class TensorRTBackend(Backend):
             raise missing_library("cuda-python", "trt", "running TensorRT plans") from None
         err, count = cudart.cudaGetDeviceCount()
         if err != cudart.cudaError_t.cudaSuccess or count == 0:
-            raise RuntimeError(f"{Path(path).name}: no CUDA device here; TensorRT plans need an NVIDIA GPU (the "
-                               f".onnx beside the plan runs on the CPU)")
+            status = "" if err == cudart.cudaError_t.cudaSuccess else f" ({_error_name(cudart, err)})"
+            raise RuntimeError(f"{Path(path).name}: no CUDA device here{status}; TensorRT plans need an NVIDIA GPU "
+                               f"and a driver that fits cuda-python (the .onnx beside the plan runs on the CPU)")
         mismatch = meta and plan_mismatch(meta.tensorrt, device_facts(trt.__version__), str(path), meta.source)
         if mismatch:
             raise RuntimeError(mismatch)
@@ -75,7 +90,7 @@ class TensorRTBackend(Backend):
         self.engine = engine
         self.meta = meta or self.io_metadata(Path(path).name)  # the plan's own IO when it has no sidecar
         self.context = engine.create_execution_context()
-        _, self.stream = cudart.cudaStreamCreate()
+        self.stream = self._cuda(cudart.cudaStreamCreate(), "cudaStreamCreate")
         self.buffers: dict[str, tuple[int, int, np.ndarray]] = {}  # name -> (device ptr, host ptr, host view)
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         self.inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
@@ -112,8 +127,8 @@ class TensorRTBackend(Backend):
             array = np.ascontiguousarray(feeds[name])
             device, host, view = self.buffers[name]
             view[:array.size] = array.reshape(-1)
-            cudart.cudaMemcpyAsync(device, host, array.nbytes, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
-                                   self.stream)
+            self._cuda(cudart.cudaMemcpyAsync(device, host, array.nbytes, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
+                                              self.stream), f"cudaMemcpyAsync of {name} to the device")
             self.context.set_input_shape(name, array.shape)
             self.context.set_tensor_address(name, device)
         shapes = {}
@@ -123,32 +138,43 @@ class TensorRTBackend(Backend):
         if not self.context.execute_async_v3(self.stream):
             raise RuntimeError("TensorRT execution failed (see the TensorRT log)")
         if device_output:  # the engine's own buffers, overwritten by the next run
-            cudart.cudaStreamSynchronize(self.stream)
+            self._cuda(cudart.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize after the engine")
             return [DeviceArray(int(self.buffers[name][0]), shapes[name], self.buffers[name][2].dtype)
                     for name in self.outputs]
         results = []
         for name in self.outputs:
             device, host, view = self.buffers[name]
             size = int(np.prod(shapes[name]))
-            cudart.cudaMemcpyAsync(host, device, size * view.itemsize, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost,
-                                   self.stream)
+            self._cuda(cudart.cudaMemcpyAsync(host, device, size * view.itemsize,
+                                              cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream),
+                       f"cudaMemcpyAsync of {name} to the host")
             results.append((name, size))
-        cudart.cudaStreamSynchronize(self.stream)
+        self._cuda(cudart.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize after the engine")
         return [self.buffers[name][2][:size].reshape(shapes[name]).copy() for name, size in results]
 
     def close(self) -> None:
+        """Free everything, then raise the first CUDA error met (a sticky error from a failed run shows here)."""
+        errors = []
         for device, host, _ in self.buffers.values():
-            self.cudart.cudaFree(device)
-            self.cudart.cudaFreeHost(host)
+            errors += [self.cudart.cudaFree(device), self.cudart.cudaFreeHost(host)]
         self.buffers = {}
         if getattr(self, "stream", None) is not None:
-            self.cudart.cudaStreamDestroy(self.stream)
+            errors.append(self.cudart.cudaStreamDestroy(self.stream))
             self.stream = None
         self.context = self.engine = None
+        for result in errors:
+            self._cuda(result, "freeing the TensorRT backend's CUDA memory")
+
+    def _cuda(self, result, what: str):
+        return cuda_call(self.cudart, result, what)
 
     def _allocate(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
         nbytes = int(np.prod(shape)) * dtype.itemsize
-        _, device = self.cudart.cudaMalloc(nbytes)
-        _, host = self.cudart.cudaMallocHost(nbytes)  # pinned: asynchronous copies
+        device = self._cuda(self.cudart.cudaMalloc(nbytes), f"cudaMalloc of {nbytes:,} bytes for {name} {shape}")
+        try:  # pinned host memory: asynchronous copies
+            host = self._cuda(self.cudart.cudaMallocHost(nbytes), f"cudaMallocHost of {nbytes:,} bytes for {name}")
+        except RuntimeError:
+            self.cudart.cudaFree(device)
+            raise
         raw = (ctypes.c_byte * nbytes).from_address(host)
         self.buffers[name] = (device, host, np.frombuffer(raw, dtype=dtype))
