@@ -30,7 +30,7 @@ import numpy as np
 from gaugan_sdk._io import atomic_write
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
 from gaugan_sdk.contract import GRAPHS, MASK_CONVS, REFERENCE, GraphVariant, Range, Shapes
-from gaugan_sdk.kinds import EXPORT_FORMATS, PT2, TENSORRT
+from gaugan_sdk.kinds import EXPORT_FORMATS, ONNX, PT2, SUFFIXES, TENSORRT
 from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata, sidecar_path, write_sidecar
 
 from .progress import Steps
@@ -75,7 +75,7 @@ class _Built:
     runnable: Path
 
 
-def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision: str = "fp32",
+def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, precision: str = "fp32",
                       output: str | Path | None = None, preset: str | None = None,
                       overrides: dict[str, Any] | Sequence[str] | None = None,
                       batch: RangeLike | None = None, height: RangeLike | None = None, width: RangeLike | None = None,
@@ -86,12 +86,15 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
                       workspace_gb: float = 4.0, verify: bool | None = None, atol: float | None = None,
                       rtol: float | None = None, min_psnr: float | None = None,
                       triton_repo: str | Path | None = None, triton_instances: int = 1,
-                      verbose: bool = True) -> ExportResult:
+                      triton_device: str = "auto", verbose: bool = True) -> ExportResult:
     """Export a checkpoint (ours, or an NVlabs folder / *_net_G.pth with `preset`) to verified artifacts.
 
-    format: "onnx", "trt" (a TensorRT plan, built from the ONNX) or "pt2" (AOTInductor).
+    format: "onnx", "trt" or "engine" (a TensorRT plan, built from the ONNX; "engine" names it .engine) or "pt2"
+    (AOTInductor); None: what the output's suffix says, else a TensorRT plan where TensorRT is installed, else
+    ONNX, with a note saying so.
     precision: "fp32", "fp16" or "int8" (Q/DQ ONNX, calibrated on `calib_dir` label PNGs or procedural scenes).
-    output: the artifact path (default engines/<checkpoint name><suffix>); the style encoder goes beside it.
+    output: the artifact path (default engines/<checkpoint name><suffix>, the folder created); the style encoder
+    goes beside it.
     overrides: preset fields for NVlabs checkpoints, as a dict or "KEY=VALUE" strings.
     batch: N (dynamic 1..N, optimized for N) or (min, opt, max); height / width: pixels, an int or a range
     (multiples of the stride); dynamic_size=True with neither: 2 strides .. twice the trained size.
@@ -101,8 +104,10 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
     mask for N styles) or "reference" (one op per reference op); mask_conv: the fast graph's first mask conv,
     "conv", "lookup" or "auto"; fused: its convs fused or not (None: by target). `fast_variant` gives the
     target's choice. Both graphs are verified against the eager reference graph.
-    triton_repo: also write a Triton model repository there. verbose: print numbered progress lines."""
-    kind = _export_kind(format)
+    triton_repo: also write a Triton model repository there, `triton_instances` instances per device, on
+    `triton_device` "auto" (plans: the GPU; ONNX: Triton's GPUs, else its CPU), "gpu" or "cpu".
+    verbose: print numbered progress lines (else say nothing; warnings arrive as Python warnings)."""
+    kind, chosen = _export_kind(format, output)
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}; accepted: {', '.join(PRECISIONS)}")
     if graph not in GRAPHS:
@@ -116,10 +121,11 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
 
         if not tensorrt_available():
             raise ImportError(INSTALL_HINT)  # at once, before any work
-    output = Path(output) if output is not None else Path("engines") / f"{Path(checkpoint).stem}{kind.suffix}"
-    if output.suffix != kind.suffix:
-        raise ValueError(f"output {output} must end in {kind.suffix} for format {format!r}")
-    check_output(output, checkpoint, tensorrt=kind is TENSORRT)
+    default_output = output is None
+    suffix = ".engine" if format == "engine" else kind.suffix
+    output = Path(output) if output is not None else Path("engines") / f"{Path(checkpoint).stem}{suffix}"
+    if output.suffix not in kind.suffixes:
+        raise ValueError(f"output {output} must end in {' or '.join(kind.suffixes)} for format {format or kind.name!r}")
     if kind is PT2:
         from .to_pt2 import check_precision_device
 
@@ -141,10 +147,21 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
         raise ValueError("a Triton repository serves ONNX and TensorRT artifacts: use format 'onnx' or 'trt'")
     if triton_repo and not Path(triton_repo).parent.is_dir():
         raise FileNotFoundError(f"triton_repo {triton_repo}: the folder {Path(triton_repo).parent} does not exist")
+    if triton_repo:
+        from .triton import instance_kind
+
+        instance_kind(kind.name, triton_device)  # a bad device, or a plan on the CPU, refused before any work
+    if default_output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    check_output(output, checkpoint, tensorrt=kind is TENSORRT)
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(list(overrides))
     verify = verify if verify is not None else kind is not TENSORRT
     steps = Steps(verbose)
+    if chosen and verbose:
+        steps.say(f"note: {chosen}")
+    elif chosen:
+        warnings.warn(chosen, stacklevel=2)
 
     with steps("load checkpoint"):
         from gaugan_sdk.checkpoint import load_checkpoint
@@ -208,7 +225,7 @@ def export_checkpoint(checkpoint: str | Path, *, format: str = "trt", precision:
                 from .triton import write_repository
 
                 models = write_repository(stage / "triton", output.stem, [(a.path, a.meta) for a in built],
-                                          instances=triton_instances)
+                                          instances=triton_instances, device=triton_device)
         written = [output.parent / f.name for f in files]
         for f in files:
             f.replace(output.parent / f.name)
@@ -261,10 +278,24 @@ def fast_variant(cfg: GeneratorConfig, kind, device: str | None = None) -> Graph
     return GraphVariant("fast", "lookup" if cfg.semantic_nc >= LOOKUP_MIN_CHANNELS_CPU else "conv", fused=False)
 
 
-def _export_kind(fmt: str):
+def _export_kind(fmt: str | None, output: str | Path | None):
+    """The kind `format` names, and a note when it was chosen here. No format given: the output's suffix says it
+    (.onnx, .plan / .engine, .pt2), else a TensorRT plan where TensorRT is installed, else ONNX."""
+    if fmt is None:
+        from .tensorrt import tensorrt_available
+
+        by_suffix = SUFFIXES.get(Path(output).suffix) if output is not None else None
+        if by_suffix is not None and by_suffix.export_format:
+            return by_suffix, None
+
+        if tensorrt_available():
+            return TENSORRT, None
+        return ONNX, ("no --format given and TensorRT is not installed here: exporting ONNX (--format onnx), which "
+                      "ONNX Runtime runs anywhere and TensorRT builds later; for a plan, install gaugan-sdk[trt] on "
+                      "a machine with an NVIDIA GPU and pass --format trt")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format={fmt!r}; accepted: {', '.join(sorted(EXPORT_FORMATS))}")
-    return EXPORT_FORMATS[fmt]
+    return EXPORT_FORMATS[fmt], None
 
 
 def _build_onnx(generator, encoder, shapes, precision, uint8_output, variant, masks, notes, kind, *, calib_cache,

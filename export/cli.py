@@ -1,11 +1,16 @@
-"""gaugan-export: a checkpoint -> verified ONNX (fp32/fp16/int8), TensorRT plan or AOTInductor package, with
-metadata sidecars.
+"""gaugan-export: a SPADE/GauGAN checkpoint (ours, or NVlabs') -> a verified ONNX model (fp32 / fp16 / int8
+Q/DQ), TensorRT plan or AOTInductor package of the exact fast graph, with its metadata sidecar.
 
-    gaugan-export --checkpoint checkpoints/cityscapes_pretrained --preset cityscapes \\
-                  --engine fp16 --format onnx --output engines/city.onnx
+examples:
+  gaugan-export --checkpoint runs/00003-city/checkpoints/iter_0050000.pt --engine fp16      # plan, or ONNX
+  gaugan-export --checkpoint checkpoints/cityscapes_pretrained --preset cityscapes --format onnx \\
+                --engine int8 --calib-dir data/labels --output engines/city8.onnx
+  gaugan-export --checkpoint ckpt.pt --format engine --min-shape label:1x1x256x512 \\
+                --opt-shape label:4x1x256x512 --max-shape label:8x1x256x512          # trtexec's shapes
+  gaugan-export --checkpoint ckpt.pt --format pt2 --batch 8                     # AOTInductor, this device
 
-A thin argparse layer over `export.export_checkpoint` (export/api.py): every file is staged and moved into
-place only when every stage (export, precision, build, verification) passed.
+Every artifact is verified against eager PyTorch (onnx, pt2; a plan through its ONNX) and staged: files move into
+place only when every stage passed. A thin argparse layer over export.export_checkpoint (export/api.py).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 from pathlib import Path
 
 from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.contract import GRAPHS, MASK_CONVS
+from gaugan_sdk.contract import GRAPHS, LABEL, MASK_CONVS
 from gaugan_sdk.kinds import EXPORT_FORMATS
 from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata
 
@@ -25,22 +30,26 @@ from .api import export_checkpoint
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from .calibration import INT8_MASKS, INT8_MIN_MASKS, VERIFY_MASKS
     from .int8 import MAX_FP16_FRACTION
+    from .verify import DEFAULT_GATES
 
     p = argparse.ArgumentParser(prog="gaugan-export", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]), formatter_class=_Formatter)
     p.add_argument("--checkpoint", required=True, help="our checkpoint file, or an NVlabs folder / *_net_G.pth")
     p.add_argument("--preset", choices=sorted(GeneratorConfig.PRESETS),
                    help="the model an NVlabs checkpoint is (ours store their config)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset field, e.g. --set use_vae=true --set ngf=32")
     p.add_argument("--engine", choices=PRECISIONS, default="fp32", help="precision inside the graph")
-    p.add_argument("--format", choices=sorted(EXPORT_FORMATS), default="trt", help="artifact kind (default trt)")
-    p.add_argument("--output", help="artifact path (default engines/<checkpoint name><suffix>)")
-    shapes = p.add_argument_group("shapes (trtexec style; BxHxW for the label input)")
+    p.add_argument("--format", choices=sorted(EXPORT_FORMATS),
+                   help="artifact kind: trt / engine (a TensorRT plan, .plan / .engine), onnx, pt2 (default: the "
+                        "--output suffix's, else trt where TensorRT is installed, else onnx with a note)")
+    p.add_argument("--output", help="artifact path (default engines/<checkpoint name><suffix>, the folder created)")
+    p.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
+    shapes = p.add_argument_group("shapes (trtexec style: BxHxW, or the label input as label:Bx1xHxW)")
     shapes.add_argument("--batch", type=int, help="dynamic batch 1..N (opt N)")
-    shapes.add_argument("--min-shape", help="e.g. 1x256x512")
-    shapes.add_argument("--opt-shape")
-    shapes.add_argument("--max-shape")
+    shapes.add_argument("--min-shape", help="e.g. 1x256x512 or label:1x1x256x512")
+    shapes.add_argument("--opt-shape", help="e.g. 4x256x512")
+    shapes.add_argument("--max-shape", help="e.g. 8x256x512")
     shapes.add_argument("--dynamic-size", action="store_true",
                         help="accept any H, W in multiples of the stride (default range: 2*stride .. 2x the size)")
     p.add_argument("--uint8-output", action="store_true", help="in-graph conversion to uint8 (N, H, W, 3) RGB")
@@ -66,12 +75,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check = p.add_argument_group("verification against eager PyTorch fp32")
     check.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
                        help="on by default for onnx and pt2; for trt it checks the ONNX the plan is built from")
-    check.add_argument("--atol", type=float)
-    check.add_argument("--rtol", type=float)
-    check.add_argument("--min-psnr", type=float)
+    fp32 = DEFAULT_GATES["fp32"]
+    check.add_argument("--atol", type=float, help=f"fp32 gate: |difference| <= atol + rtol |eager| (default "
+                                                  f"{fp32['atol']:g})")
+    check.add_argument("--rtol", type=float, help=f"(default {fp32['rtol']:g})")
+    check.add_argument("--min-psnr", type=float, help="fp16 / int8 gate in dB, also the conversion's target (default "
+                       + ", ".join(f"{p} {DEFAULT_GATES[p]['min_psnr']:g}" for p in ("fp16", "int8")) + ")")
     p.add_argument("--triton-repo", help="also write a Triton model repository (onnx / trt) into this folder")
     p.add_argument("--triton-instances", type=int, default=1,
                    help="model instances per device in the Triton configs (>= 1)")
+    p.add_argument("--triton-device", choices=("auto", "gpu", "cpu"), default="auto",
+                   help="Triton instance kind: auto (plans on the GPU; ONNX on Triton's GPUs, else its CPU), gpu, cpu")
     return p.parse_args(argv)
 
 
@@ -86,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             calib_dir=args.calib_dir, calib_count=args.calib_count, int8_max_fp16=args.int8_max_fp16,
             timing_cache=args.timing_cache, workspace_gb=args.workspace, verify=args.verify, atol=args.atol,
             rtol=args.rtol, min_psnr=args.min_psnr, triton_repo=args.triton_repo,
-            triton_instances=args.triton_instances, **shapes)
+            triton_instances=args.triton_instances, triton_device=args.triton_device, verbose=not args.quiet,
+            **shapes)
     except (ValueError, TypeError, FileNotFoundError, PermissionError, RuntimeError, ImportError) as e:
         print(f"gaugan-export: error: {e}", file=sys.stderr)
         return 2
@@ -114,13 +129,30 @@ def _shape_options(args: argparse.Namespace) -> dict:
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
+    """BxHxW, or trtexec's form for the label input, label:Bx1xHxW (other inputs listed with it, comma-separated,
+    take the same batch and size: the label's entry is the one read)."""
+    expected = f"shape {text!r}: expected BxHxW (e.g. 1x256x512) or trtexec's label:Bx1xHxW (e.g. label:1x1x256x512)"
+    entries = dict(e.rpartition(":")[::2] for e in text.split(",")) if ":" in text else {"": text}
+    dims = entries.get(LABEL) if ":" in text else entries[""]
     try:
-        values = tuple(int(v) for v in text.lower().split("x"))
+        values = tuple(int(v) for v in (dims or "").lower().split("x"))
     except ValueError:
-        values = ()
-    if len(values) != 3:
-        raise ValueError(f"shape {text!r}: expected BxHxW, e.g. 1x256x512")
+        raise ValueError(expected) from None
+    if ":" in text and len(values) == 4 and values[1] == 1:
+        values = (values[0], *values[2:])
+    if len(values) != 3 or min(values) < 1:
+        raise ValueError(expected)
     return values
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """--help with the examples as written, and each option's default where it has one its help does not name."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def next_steps(output: Path, meta: ArtifactMetadata) -> str:

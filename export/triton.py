@@ -4,7 +4,9 @@
     <repo>/<name>_encoder/...             (models with a style encoder)
     <repo>/<name>/config.pbtxt            ensemble: style -> encoder -> mu as z -> generator (style-guided)
 
-Dynamic batching up to the artifact's max batch, preferring its opt and max batch; instance groups on the GPU.
+Dynamic batching up to the artifact's max batch, preferring its opt and max batch. Instance groups: a TensorRT
+plan on the GPU (KIND_GPU); an ONNX model where Triton finds a device (KIND_AUTO: its GPUs, else the CPU), or
+as `device` says ("gpu" / "cpu").
 `tritonserver --model-repository=<repo>` serves it. The configs parse with Triton's ModelConfig protobuf.
 """
 
@@ -20,9 +22,23 @@ from gaugan_sdk.metadata import ArtifactMetadata
 PLATFORMS = {ONNX.name: ("onnxruntime_onnx", "model" + ONNX.suffix),
              TENSORRT.name: ("tensorrt_plan", "model" + TENSORRT.suffix)}
 TYPES = {"int32": "TYPE_INT32", "float32": "TYPE_FP32", "float16": "TYPE_FP16", "uint8": "TYPE_UINT8"}
+DEVICES = {"auto": "KIND_AUTO", "gpu": "KIND_GPU", "cpu": "KIND_CPU"}
 
 
-def model_config(name: str, meta: ArtifactMetadata, *, instances: int = 1, queue_delay_us: int = 1000) -> str:
+def instance_kind(fmt: str, device: str = "auto") -> str:
+    """Where Triton places the instances of an artifact of format `fmt`: plans only run on GPUs; ONNX as asked
+    (auto: KIND_AUTO, Triton's GPUs if it has any, else its CPU)."""
+    if device not in DEVICES:
+        raise ValueError(f"triton device {device!r}; accepted: {', '.join(DEVICES)}")
+    if fmt == TENSORRT.name:
+        if device == "cpu":
+            raise ValueError("a TensorRT plan runs on a GPU only: use --triton-device gpu or auto, or export ONNX")
+        return "KIND_GPU"
+    return DEVICES[device]
+
+
+def model_config(name: str, meta: ArtifactMetadata, *, instances: int = 1, queue_delay_us: int = 1000,
+                 device: str = "auto") -> str:
     """config.pbtxt of one artifact; the batch dimension belongs to Triton (max_batch_size), dims omit it."""
     if meta.format not in PLATFORMS:
         raise ValueError(f"Triton serves ONNX and TensorRT artifacts, not {meta.format!r}: export with "
@@ -32,9 +48,9 @@ def model_config(name: str, meta: ArtifactMetadata, *, instances: int = 1, queue
     lines = [f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {meta.batch.max}",
              _tensors("input", meta.inputs), _tensors("output", meta.outputs)]
     if meta.batch.max > 1:
-        lines.append("dynamic_batching {" + (f" preferred_batch_size: [ {', '.join(map(str, preferred))} ]"
-                                             if preferred else "") + f" max_queue_delay_microseconds: {queue_delay_us} }}")
-    lines.append(f"instance_group [ {{ count: {instances} kind: KIND_GPU }} ]")
+        prefer = f" preferred_batch_size: [ {', '.join(map(str, preferred))} ]" if preferred else ""
+        lines.append(f"dynamic_batching {{{prefer} max_queue_delay_microseconds: {queue_delay_us} }}")
+    lines.append(f"instance_group [ {{ count: {instances} kind: {instance_kind(meta.format, device)} }} ]")
     return "\n".join(lines) + "\n"
 
 
@@ -56,13 +72,13 @@ def ensemble_config(name: str, generator: ArtifactMetadata, encoder: ArtifactMet
 
 
 def write_repository(repo: Path, name: str, artifacts: list[tuple[Path, ArtifactMetadata]], *,
-                     instances: int = 1) -> list[Path]:
+                     instances: int = 1, device: str = "auto") -> list[Path]:
     """Write model folders for `artifacts` (the generator first) under `repo`; returns the folders written."""
     folders = []
     by_role = {meta.role: (path, meta) for path, meta in artifacts}
     for role, (path, meta) in by_role.items():
         model = f"{name}_{role}"
-        config = model_config(model, meta, instances=instances)  # refuses formats Triton cannot serve
+        config = model_config(model, meta, instances=instances, device=device)  # refuses what Triton cannot serve
         folder = repo / model
         (folder / "1").mkdir(parents=True, exist_ok=True)
         shutil.copy(path, folder / "1" / PLATFORMS[meta.format][1])

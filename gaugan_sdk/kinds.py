@@ -32,7 +32,9 @@ KINDS = (ONNX, TENSORRT, PT2, CHECKPOINT)
 
 FORMATS = tuple(k.name for k in KINDS)
 SUFFIXES = {suffix: kind for kind in KINDS for suffix in kind.suffixes}
-EXPORT_FORMATS = {kind.export_format: kind for kind in KINDS if kind.export_format}
+# gaugan-export --format values: each kind's own, and "engine" (Ultralytics' name for a TensorRT plan; it writes
+# .engine files, which load like .plan ones)
+EXPORT_FORMATS = {kind.export_format: kind for kind in KINDS if kind.export_format} | {"engine": TENSORRT}
 
 
 def kind_of(path) -> ArtifactKind:

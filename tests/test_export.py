@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import re
 import subprocess
@@ -15,6 +16,7 @@ import torch
 from PIL import Image
 
 from conftest import random_labels, tiny_config
+from export import export_checkpoint
 from export.calibration import calibration_masks
 from export.cli import main as export_main
 from export.precision import convert_fp16
@@ -394,3 +396,48 @@ def test_real_size_cityscapes_exports_to_onnx_fp32_and_fp16(tmp_path):
                             dataclasses.replace(meta, precision="fp16"), generator, feeds)
     print(f"real size: {report.notes[-1]}; {fp16.summary()}")
     assert fp16.passed and fp16.psnr_db >= 40
+
+
+def test_cli_conventions_default_format_default_folder_and_trtexec_shapes(checkpoints, tmp_path, capsys, monkeypatch):
+    """No --format and no TensorRT: ONNX with a note; no --output: engines/ is created; trtexec's
+    label:Bx1xHxW shapes are read; --quiet prints only the summary."""
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed: the default format is a plan")
+    monkeypatch.chdir(tmp_path)
+    code = export_main(["--checkpoint", str(checkpoints / "city.pt"), "--min-shape", "label:1x1x64x128",
+                        "--opt-shape", "label:2x1x64x128,instance:2x1x64x128", "--max-shape", "label:3x1x64x128",
+                        "--calib-count", "2"])
+    out = capsys.readouterr().out
+    assert code == 0 and "note: no --format given and TensorRT is not installed here: exporting ONNX" in out
+    meta = read_sidecar(tmp_path / "engines" / "city.onnx")
+    assert meta.format == "onnx" and meta.batch.to_list() == [1, 2, 3]
+    code = export_main(["--checkpoint", str(checkpoints / "city.pt"), "--format", "onnx", "--quiet",
+                        "--output", "engines/q.onnx", "--calib-count", "2"])
+    out = capsys.readouterr().out
+    assert code == 0 and "[1]" not in out and out.lstrip().startswith("wrote")
+
+
+@pytest.mark.parametrize("text, expected", [("1x256x512", (1, 256, 512)), ("label:4x1x256x512", (4, 256, 512)),
+                                            ("instance:2x1x8x8,label:2x1x64x128", (2, 64, 128))])
+def test_shape_syntax_bxhxw_and_trtexecs(text, expected):
+    from export.cli import _parse_shape
+
+    assert _parse_shape(text) == expected
+
+
+@pytest.mark.parametrize("text", ["label:1x3x256x512", "z:1x256", "1x256", "label:0x1x64x64", "²x2x2"])
+def test_bad_shapes_name_both_syntaxes(text):
+    from export.cli import _parse_shape
+
+    with pytest.raises(ValueError, match=r"expected BxHxW .* or trtexec's label:Bx1xHxW"):
+        _parse_shape(text)
+
+
+def test_format_engine_is_a_tensorrt_plan_named_engine(checkpoints, tmp_path, monkeypatch):
+    from gaugan_sdk.kinds import EXPORT_FORMATS, TENSORRT
+    import export.tensorrt
+
+    assert EXPORT_FORMATS["engine"] is TENSORRT and EXPORT_FORMATS["trt"] is TENSORRT
+    monkeypatch.setattr(export.tensorrt, "tensorrt_available", lambda: True)  # the checks before any build
+    with pytest.raises(ValueError, match=r"output .*m.onnx must end in .plan or .engine for format 'engine'"):
+        export_checkpoint(checkpoints / "city.pt", format="engine", output=tmp_path / "m.onnx", verbose=False)

@@ -460,3 +460,17 @@ def test_damaged_artifacts_and_lying_sidecars_are_refused(models, tmp_path):
         Path(f"{lying}.json").write_text(json.dumps(edited))
         with pytest.raises(ValueError, match=message):
             Synthesizer(lying)
+
+
+def test_tensorrt_ep_caches_its_engines_beside_the_artifact_or_in_the_user_cache(tmp_path, monkeypatch):
+    from gaugan_sdk.backends.onnxruntime import provider_options
+
+    artifact = tmp_path / "city.onnx"
+    assert provider_options("CPUExecutionProvider", artifact) == {}
+    options = provider_options("TensorrtExecutionProvider", artifact)
+    assert options["trt_engine_cache_enable"] == "True" and options["trt_timing_cache_enable"] == "True"
+    assert options["trt_engine_cache_path"] == str(tmp_path / "city.onnx.trt_cache")
+    monkeypatch.setattr("os.access", lambda path, mode: False)  # a read-only artifact folder
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cache = Path(provider_options("TensorrtExecutionProvider", artifact)["trt_engine_cache_path"])
+    assert cache.parent == tmp_path / "home" / ".cache" / "gaugan-sdk" / "ort-trt" and cache.name.startswith("city")

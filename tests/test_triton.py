@@ -34,7 +34,7 @@ def metas(fmt: str = "onnx"):
 @pytest.mark.parametrize("fmt, platform", [("onnx", "onnxruntime_onnx"), ("tensorrt", "tensorrt_plan")])
 def test_model_config_parses_with_tritons_protobuf(fmt, platform):
     generator, _ = metas(fmt)
-    config = parse(model_config("m_generator", generator, instances=2))
+    config = parse(model_config("m_generator", generator, instances=2, device="gpu"))
     assert config.platform == platform and config.max_batch_size == 8
     assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
         ("label", model_config_pb2.TYPE_INT32, [1, 64, 64]), ("instance", model_config_pb2.TYPE_INT32, [1, 64, 64]),
@@ -73,3 +73,16 @@ def test_repository_layout_and_refusal_of_pt2(tmp_path):
     assert (tmp_path / "repo" / "m" / "1").is_dir()
     with pytest.raises(ValueError, match="Triton serves ONNX and TensorRT artifacts"):
         model_config("m", dataclasses.replace(generator, format="pt2"))
+
+
+def test_instance_kind_follows_the_artifact_and_the_device_asked():
+    kinds = model_config_pb2.ModelInstanceGroup
+    onnx, plan = metas("onnx")[0], metas("tensorrt")[0]
+    assert parse(model_config("m", onnx)).instance_group[0].kind == kinds.KIND_AUTO  # a CPU Triton serves it too
+    assert parse(model_config("m", onnx, device="cpu")).instance_group[0].kind == kinds.KIND_CPU
+    assert parse(model_config("m", onnx, device="gpu")).instance_group[0].kind == kinds.KIND_GPU
+    assert parse(model_config("m", plan)).instance_group[0].kind == kinds.KIND_GPU
+    with pytest.raises(ValueError, match="a TensorRT plan runs on a GPU only"):
+        model_config("m", plan, device="cpu")
+    with pytest.raises(ValueError, match="triton device 'tpu'; accepted: auto, gpu, cpu"):
+        model_config("m", onnx, device="tpu")

@@ -9,6 +9,8 @@ written): `int8_mode`, resolved by the rule in `gaugan_sdk.cpu` ("auto": exact w
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,21 @@ def providers_for(device: str | None) -> list[str] | None:
     return gpu + ["CPUExecutionProvider"]
 
 
+def provider_options(provider: str, artifact: str | Path) -> dict[str, str]:
+    """Options for one execution provider. The TensorRT EP builds an engine per process unless it caches it:
+    engine and timing caches go to `<artifact>.trt_cache/` beside the artifact, or, where that folder is not
+    writable, to ~/.cache/gaugan-sdk/ort-trt/<artifact name>-<path hash>/."""
+    if provider != "TensorrtExecutionProvider":
+        return {}
+    artifact = Path(artifact).resolve()
+    cache = artifact.with_name(f"{artifact.name}.trt_cache")
+    if not os.access(artifact.parent, os.W_OK):
+        digest = hashlib.sha256(str(artifact).encode()).hexdigest()[:12]
+        cache = Path.home() / ".cache" / "gaugan-sdk" / "ort-trt" / f"{artifact.name}-{digest}"
+    return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache)}
+
+
 class OnnxRuntimeBackend(Backend):
     kind = ONNX
 
@@ -65,7 +82,8 @@ class OnnxRuntimeBackend(Backend):
         if self.int8_execution == "exact":
             options.add_session_config_entry("session.disable_quant_qdq", "1")
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=chosen)
+            self.session = ort.InferenceSession(str(path), options, providers=chosen,
+                                                provider_options=[provider_options(p, path) for p in chosen] or None)
         except Exception as e:  # onnxruntime raises its own Fail / InvalidProtobuf / RuntimeException types
             raise ValueError(f"{path} is not a loadable ONNX model (truncated or corrupted?): "
                              f"{str(e).splitlines()[0][:300]}") from e
