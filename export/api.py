@@ -17,6 +17,7 @@ would overwrite the checkpoint, included); a failed verification raises Verifica
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import shutil
@@ -157,6 +158,11 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(list(overrides))
     verify = verify if verify is not None else kind is not TENSORRT
+    if kind is not PT2 and (verify or precision == "int8") and importlib.util.find_spec("onnxruntime") is None:
+        raise ImportError(f"{'int8 calibration' if precision == 'int8' else 'verification'} runs the ONNX model with "
+                          f"ONNX Runtime, which is not installed: pip install \"gaugan-sdk[onnxruntime]\" (CPU) or "
+                          f"\"gaugan-sdk[gpu]\" (CUDA; never both)" + ("" if precision == "int8" else
+                                                                     ", or export with verify=False (--no-verify)"))
     steps = Steps(verbose)
     if chosen and verbose:
         steps.say(f"note: {chosen}")

@@ -12,6 +12,7 @@ output goes to `--output` (a video file) or to a window (press q to stop).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -84,6 +85,12 @@ def overlay(image: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
+def has_gui(cv2) -> bool:
+    """Whether this OpenCV build can open windows (headless builds report "GUI: NONE")."""
+    match = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return bool(match) and match.group(1).upper() != "NONE"
+
+
 def _positive(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}; accepted: a whole number >= 1")
@@ -102,6 +109,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     import cv2
 
+    if args.output is None and not has_gui(cv2):
+        raise RuntimeError("a window needs OpenCV with a GUI, and this one is a headless build (opencv-python-headless, "
+                           "what gaugan-sdk[samples] installs for servers): pip uninstall opencv-python-headless && "
+                           "pip install opencv-python, or write a video with --output out.mp4")
     syn = Synthesizer(args.artifact, warmup=1)
     frames, fps = read_frames(args.input, args.max_frames)
     ids_seen: list[np.ndarray] = []

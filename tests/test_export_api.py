@@ -180,3 +180,17 @@ def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(checkpoin
                       verbose=False)
     assert not killed.exists() and list(tmp_path.glob(".gaugan-export-*")) == [alive]
     assert (tmp_path / "m.onnx").is_file()
+
+
+def test_missing_onnx_runtime_is_said_at_once_with_the_install_command(checkpoints, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    with pytest.raises(ImportError, match=r"verification runs the ONNX model with ONNX Runtime, which is not "
+                                          r"installed: pip install \"gaugan-sdk\[onnxruntime\]\".*--no-verify"):
+        export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "m.onnx", verbose=False)
+    with pytest.raises(ImportError, match="int8 calibration runs the ONNX model"):
+        export_checkpoint(checkpoints / "city.pt", format="onnx", precision="int8", verify=False,
+                          output=tmp_path / "m.onnx", verbose=False)
+    assert list(tmp_path.iterdir()) == []

@@ -93,6 +93,11 @@ def test_video_stream_reads_a_folder_of_id_pngs_exactly(artifact, tmp_path):
             video_stream.main([str(artifact), "--input", str(folder), "--max-frames", bad])
     assert video_stream.main([str(artifact), "--input", str(folder), "--output", str(out), "--max-frames", "2",
                               "--no-overlay"])["frames"] == 2
+    import cv2
+
+    if not video_stream.has_gui(cv2):  # a window on a headless OpenCV: said before any work, with the fix
+        with pytest.raises(RuntimeError, match="headless build .* pip install opencv-python"):
+            video_stream.main([str(artifact), "--input", str(folder)])
 
 
 def test_quickstart_main_job_end_to_end(tmp_path, capsys):
