@@ -3,23 +3,22 @@
     python samples/benchmark.py engines/city.onnx engines/city.pt2 checkpoints/city.pt --batch 1 8
     python samples/benchmark.py --random cityscapes --set ngf=16 --formats onnx pt2 checkpoint
 
-`--random PRESET` first writes a random-weight checkpoint (batch-norm statistics estimated on procedural
-scenes) and exports it with `gaugan-export`, so the benchmark runs anywhere. Latency per call: warm-up, then
-`--iters` timed calls; median, p90 and images/s. Also the host-to-device bytes per frame of the ids-in graph
-against a one-hot-in graph (what the in-graph expansion saves).
+The table is `gaugan-benchmark`'s (gaugan_sdk.benchmark: format, precision, size, PSNR, median / p90 latency,
+images/s). `--random PRESET` first writes a random-weight checkpoint (batch-norm statistics estimated on
+procedural scenes) and exports it with `gaugan-export`, so the benchmark runs anywhere. Also the host-to-device
+bytes per frame of the ids-in graph against a one-hot-in graph (what the in-graph expansion saves).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 
 from gaugan_sdk import Synthesizer
+from gaugan_sdk.benchmark import benchmark, table
 from gaugan_sdk.labels import label_set_for
 from gaugan_sdk.procedural import scene_batch
 
@@ -53,30 +52,6 @@ def build_random(preset: str, overrides: list[str], formats: list[str], folder: 
     return artifacts
 
 
-def bench(path: Path, batches: list[int], warmup: int, iters: int) -> list[dict]:
-    syn = Synthesizer(path)
-    h, w = syn.size
-    labels, instances = scene_batch(100, max(batches), h, w, syn.labels)
-    rows = []
-    for batch in batches:
-        args = (labels[:batch], instances[:batch] if syn.config.use_instance else None)
-        seed = 0 if syn.meta.z_dim is not None else None  # style models: a fixed style
-        for _ in range(warmup):
-            syn.run(*args, seed=seed)
-        times = []
-        for _ in range(iters):
-            start = time.perf_counter()
-            syn.run(*args, seed=seed)
-            times.append(time.perf_counter() - start)
-        median = statistics.median(times)
-        rows.append({"artifact": path.name, "backend": syn.backend, "precision": syn.meta.precision, "batch": batch,
-                     "size": f"{h}x{w}", "median_ms": 1000 * median,
-                     "p90_ms": 1000 * sorted(times)[max(0, round(0.9 * len(times)) - 1)],
-                     "images_per_s": batch / median})
-    syn.close()
-    return rows
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("artifacts", nargs="*", type=Path)
@@ -93,13 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         artifacts = list(args.artifacts)
         if args.random:
             artifacts += build_random(args.random, args.overrides, args.formats, Path(tmp))
-        rows = [row for path in artifacts for row in bench(path, args.batch, args.warmup, args.iters)]
+        rows, against = benchmark(artifacts, batches=tuple(args.batch), warmup=args.warmup, iters=args.iters)
         cfg = Synthesizer(artifacts[0]).config
-    print(f"\n{'artifact':<18}{'backend':<13}{'prec':<6}{'batch':>6}{'size':>10}{'median ms':>11}{'p90 ms':>9}"
-          f"{'img/s':>8}")
-    for r in rows:
-        print(f"{r['artifact']:<18}{r['backend']:<13}{r['precision']:<6}{r['batch']:>6}{r['size']:>10}"
-              f"{r['median_ms']:>11.1f}{r['p90_ms']:>9.1f}{r['images_per_s']:>8.2f}")
+    print("\n" + table(rows, against))
     h, w = cfg.image_size
     ids = 4 * h * w * (2 if cfg.use_instance else 1)
     one_hot = 4 * h * w * cfg.semantic_nc

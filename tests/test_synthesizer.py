@@ -215,7 +215,8 @@ def test_benchmark_sample_runs_side_by_side(models, capsys):
     benchmark.main([str(models["city"]["onnx"]), str(models["city"]["checkpoint"]), "--batch", "1", "2",
                     "--iters", "2", "--warmup", "0"])
     printed = capsys.readouterr().out
-    assert printed.count("city.onnx") == 2 and printed.count("city.pt ") == 2
+    assert printed.count("city.onnx ") == 2 and printed.count("city.pt ") == 2  # a row per batch
+    assert "PSNR of uint8 images against the first artifact, city.onnx" in printed
     assert "host->device bytes per frame at 64x128: ids in 65,536" in printed and "36x less" not in printed
     assert "18x less" in printed  # int32 label + instance (8 B/px) vs 36 float32 channels (144 B/px)
 
@@ -474,3 +475,28 @@ def test_tensorrt_ep_caches_its_engines_beside_the_artifact_or_in_the_user_cache
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     cache = Path(provider_options("TensorrtExecutionProvider", artifact)["trt_engine_cache_path"])
     assert cache.parent == tmp_path / "home" / ".cache" / "gaugan-sdk" / "ort-trt" and cache.name.startswith("city")
+
+
+def test_gaugan_benchmark_prints_the_table_and_writes_json(models, tmp_path):
+    """The installed entry point, in a subprocess as a user runs it: every artifact kind here, against eager
+    PyTorch fp32 of the checkpoint."""
+    import json
+
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(["gaugan-benchmark", str(models["city"]["onnx"]), str(models["city"]["pt2"]),
+                           "--reference", str(models["city"]["checkpoint"]), "--batch", "1", "2", "--iters", "2",
+                           "--warmup", "0", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    header, *_ = proc.stdout.splitlines()
+    assert header.split() == ["artifact", "format", "backend", "precision", "size", "MB", "batch", "PSNR", "dB",
+                              "median", "ms", "p90", "ms", "img/s"]
+    assert "PSNR of uint8 images against eager PyTorch fp32 of city.pt, on 64x128" in proc.stdout
+    data = json.loads(out.read_text())
+    rows = data["rows"]
+    assert [(r["artifact"], r["batch"]) for r in rows] == [("city.onnx", 1), ("city.onnx", 2), ("city.pt2", 1),
+                                                           ("city.pt2", 2)]
+    assert all(r["psnr_db"] is None or r["psnr_db"] > 40 for r in rows)  # fp32 artifacts: within a level
+    assert rows[0]["size_mb"] > 0 and rows[0]["format"] == "onnx" and rows[2]["backend"] == "aoti"
+    bad = subprocess.run(["gaugan-benchmark", str(models["city"]["onnx"]), "--reference",
+                          str(models["city"]["onnx"])], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "--reference" in bad.stderr and "a checkpoint (.pt / .pth)" in bad.stderr
