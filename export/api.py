@@ -318,7 +318,8 @@ def _build_onnx(generator, encoder, shapes, precision, uint8_output, variant, ma
     with steps(f"precision {precision}"):
         meta, report = apply_precision(onnx32, onnx_final, meta, precision, generator_feeds(meta, *masks),
                                        calib_cache if precision == "int8" else None,
-                                       target_psnr_db=gates["min_psnr"], int8_max_fp16=gates["int8_max_fp16"])
+                                       target_psnr_db=gates["min_psnr"], int8_max_fp16=gates["int8_max_fp16"],
+                                       show_progress=None if steps.verbose else False)
         for note in report.notes if report else []:
             steps.say(f"  {note}")
             notes.append(note)
@@ -335,7 +336,8 @@ def _build_onnx(generator, encoder, shapes, precision, uint8_output, variant, ma
     for onnx_file, onnx_meta in onnx_files:
         plan = stage / (output.name if onnx_meta.role == "generator" else encoder_name)
         with steps(f"build TensorRT plan {plan.name}"):
-            plan_meta = build_plan(onnx_file, plan, onnx_meta, **trt)
+            plan_meta = build_plan(onnx_file, plan, onnx_meta, show_progress=None if steps.verbose else False,
+                                   **trt)
         built.append(_Built(plan, plan_meta, onnx_file))
     return built
 

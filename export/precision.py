@@ -64,10 +64,11 @@ def convert_fp16(model: onnx.ModelProto, measure_psnr: Callable[[onnx.ModelProto
 
 def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, precision: str,
                     feeds: dict[str, np.ndarray], calib_cache: Path | None = None,
-                    target_psnr_db: float | None = None,
-                    int8_max_fp16: float | None = None) -> tuple[ArtifactMetadata, PrecisionReport | None]:
+                    target_psnr_db: float | None = None, int8_max_fp16: float | None = None,
+                    show_progress: bool | None = None) -> tuple[ArtifactMetadata, PrecisionReport | None]:
     """fp16 / int8 conversion of the fp32 ONNX at `onnx32` (left in place) into `final`, to its PSNR target
-    (default: the verification gate of `precision`) on `feeds`; fp32 moves `onnx32` to `final`."""
+    (default: the verification gate of `precision`) on `feeds`; fp32 moves `onnx32` to `final`.
+    `show_progress`: progress bars for int8 calibration and search (None: where stderr is a terminal)."""
     from .int8 import MAX_FP16_FRACTION, convert_int8
     from .to_onnx import save_onnx
     from .verify import DEFAULT_GATES, PsnrProbe
@@ -82,7 +83,7 @@ def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, precision
     else:
         fraction = MAX_FP16_FRACTION if int8_max_fp16 is None else int8_max_fp16
         converted, report = convert_int8(onnx32, feeds, measure, target, cache_path=calib_cache,
-                                         max_fp16_fraction=fraction)
+                                         max_fp16_fraction=fraction, show_progress=show_progress)
     meta = dataclasses.replace(meta, precision=precision)
     save_onnx(converted, final, meta)
     return meta, report

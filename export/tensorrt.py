@@ -30,8 +30,9 @@ def tensorrt_available() -> bool:
 
 
 def build_plan(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetadata, *, workspace_gb: float = 4.0,
-               timing_cache: str | Path | None = None) -> ArtifactMetadata:
-    """Build a serialized TensorRT plan from an ONNX file; returns the plan's metadata."""
+               timing_cache: str | Path | None = None, show_progress: bool | None = None) -> ArtifactMetadata:
+    """Build a serialized TensorRT plan from an ONNX file; returns the plan's metadata. `show_progress`: the
+    builder's phases as progress bars (None: where stderr is a terminal)."""
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -56,6 +57,9 @@ def build_plan(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetad
     cache_bytes = cache_path.read_bytes() if cache_path and cache_path.is_file() else b""
     cache = config.create_timing_cache(cache_bytes)
     config.set_timing_cache(cache, ignore_mismatch=False)
+    monitor = progress_monitor(trt, show_progress)
+    if monitor is not None:
+        config.progress_monitor = monitor  # kept alive by `monitor` until the build returns
 
     plan = builder.build_serialized_network(network, config)
     if plan is None:
@@ -66,6 +70,33 @@ def build_plan(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetad
         with atomic_write(cache_path) as tmp:
             Path(tmp).write_bytes(config.get_timing_cache().serialize())
     return replace(meta, format="tensorrt", tensorrt=device_facts(trt.__version__))
+
+
+def progress_monitor(trt, enabled: bool | None = None):
+    """A TensorRT builder progress monitor (trt.IProgressMonitor, as in NVIDIA's simple_progress_monitor sample)
+    that shows each build phase as a progress bar; None where bars are not enabled (`progress.bars_enabled`: None
+    means where stderr is a terminal) or the TensorRT version has no progress monitor."""
+    from .progress import Phases, bars_enabled
+
+    if not hasattr(trt, "IProgressMonitor") or not bars_enabled(enabled):
+        return None
+
+    class Monitor(trt.IProgressMonitor):
+        def __init__(self):
+            trt.IProgressMonitor.__init__(self)
+            self.phases = Phases()
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            self.phases.start(phase_name, num_steps, f"TensorRT {phase_name}")
+
+        def step_complete(self, phase_name, step):
+            self.phases.advance(phase_name, step + 1)
+            return True  # False would cancel the build
+
+        def phase_finish(self, phase_name):
+            self.phases.finish(phase_name)
+
+    return Monitor()
 
 
 def trtexec_command(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetadata) -> str:
