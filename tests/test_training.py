@@ -20,7 +20,8 @@ from gaugan_sdk.checkpoint import load_checkpoint
 from training import run, train
 from training.discriminator import MultiscaleDiscriminator
 from training.losses import (VGG19Features, VGGLoss, feature_matching_loss, hinge_d_loss, hinge_g_loss, kl_loss)
-from training.metrics import ConfusionMatrix, InceptionFeatures, frechet_distance, torchscript_segmenter
+from training.inception import FIDInceptionV3, load_fid_inception
+from training.metrics import FID, ConfusionMatrix, frechet_distance, torchscript_segmenter
 from training.options import TrainOptions
 from training.trainer import init_weights, learning_rate
 
@@ -144,32 +145,80 @@ def test_frechet_distance_by_hand(rng):
     assert frechet_distance(a, rng.standard_normal((4000, 4)) * 2) == pytest.approx(4.0, abs=0.5)
 
 
-class _Inception(torch.nn.Module):
-    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-        pooled = x.mean(dim=(2, 3))
-        return pooled if return_features else pooled.sum(1, keepdim=True)
-
-
 class _Segmenter(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([x[:, 0], x[:, 1]], 1)[:, :, ::2, ::2]  # "class 0 if redder" at half resolution
 
 
-def test_torchscript_metric_models_from_a_path(tmp_path):
-    torch.jit.save(torch.jit.script(_Inception()), tmp_path / "inception.pt")
+def test_torchscript_segmenter_from_a_path(tmp_path):
     torch.jit.save(torch.jit.script(_Segmenter()), tmp_path / "seg.pt")
     images = np.zeros((2, 8, 8, 3), np.uint8)
     images[0, ..., 0] = 200
     images[1, ..., 1] = 200
-    features = InceptionFeatures(tmp_path / "inception.pt", torch.device("cpu"))(images)
-    np.testing.assert_allclose(features, [[200, 0, 0], [0, 200, 0]])
     predicted = torchscript_segmenter(tmp_path / "seg.pt", torch.device("cpu"))(images)
     assert predicted.shape == (2, 8, 8) and (predicted[0] == 0).all() and (predicted[1] == 1).all()
-    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
-        InceptionFeatures(tmp_path / "missing.pt", torch.device("cpu"))
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(ValueError, match="is not a TorchScript"):
         torchscript_segmenter(tmp_path / "junk.pt", torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def fid_weights(tmp_path_factory) -> Path:
+    """A weights file in the format of pytorch-fid's pt_inception-2015-12-05-6726825d.pth (a plain state dict of
+    the FID Inception-v3, fc of 1008 classes included), with random weights whose batch-norm statistics are
+    estimated on random images (else the signal fades through 90 layers and every image gives one feature)."""
+    torch.manual_seed(0)
+    model = FIDInceptionV3()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # a plain average over the estimation batches
+    with torch.no_grad():
+        model.train()(torch.rand(6, 3, 64, 64))
+    path = tmp_path_factory.mktemp("fid") / "pt_inception-2015-12-05-random.pth"
+    torch.save({k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}, path)
+    return path
+
+
+def test_fid_inception_loads_the_weights_file_and_gives_2048_features(fid_weights, tmp_path):
+    model = load_fid_inception(fid_weights)
+    # torchvision's Inception-v3 without AuxLogits has 23,834,568 parameters with 1000 classes; fc of 1008: +16,392
+    assert sum(p.numel() for p in model.parameters()) == 23_850_960
+    images = torch.rand(2, 3, 64, 96)
+    features = model(images)  # any size: resized to 299x299 first
+    assert features.shape == (2, 2048) and torch.isfinite(features).all()
+    torch.testing.assert_close(features, model(torch.nn.functional.interpolate(images, (299, 299), mode="bilinear",
+                                                                               align_corners=False)))
+    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05-6726825d.pth, a state dict; nothing is "
+                                                "downloaded"):
+        load_fid_inception(tmp_path / "missing.pth")
+    torch.jit.save(torch.jit.script(_Segmenter()), tmp_path / "scripted.pt")  # what the old loader wanted
+    with pytest.raises(ValueError, match="is not a state dict of weights"):
+        load_fid_inception(tmp_path / "scripted.pt")
+    torch.save({"fc.weight": torch.zeros(1008, 2048)}, tmp_path / "partial.pth")
+    with pytest.raises(ValueError, match="does not fit the FID Inception-v3: .* missing keys"):
+        load_fid_inception(tmp_path / "partial.pth")
+
+
+def test_fid_is_zero_on_identical_sets_and_matches_the_frechet_distance_of_its_features(fid_weights):
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (24, 32, 48, 3), dtype=np.uint8)
+    fake = np.clip(real.astype(int) + 60, 0, 255).astype(np.uint8)  # a brighter copy
+    fid = FID(fid_weights, torch.device("cpu"))
+    fid.update(real, real=True)
+    fid.update(real, real=False)
+    with pytest.warns(UserWarning, match="FID on 24 generated images: below 2048 samples .* not comparable"):
+        identical = fid.compute()
+    fid.update(fake, real=False)  # the real statistics stay: only the generated side is given again
+    assert fid.has_real
+    value = fid.compute()
+    model = load_fid_inception(fid_weights)
+    with torch.no_grad():
+        features = [model(torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255).double().numpy()
+                    for x in (fake, real)]
+    print(f"FID identical {identical:.3g}, brighter {value:.4g}, numpy on the same features "
+          f"{frechet_distance(*features):.4g}")
+    assert abs(identical) < 1e-4 * value  # zero up to the rounding of 24 samples in 2048 dimensions
+    assert value == pytest.approx(frechet_distance(*features), rel=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -336,3 +385,13 @@ def test_resume_of_a_moved_run_writes_only_into_the_copy(tmp_path, monkeypatch):
     shutil.copy(copy / "checkpoints" / "iter_0000012.pt", bare)
     fresh = train.main(["--resume", str(bare), "--max-iters", "14", "--outdir", str(tmp_path / "fresh")])
     assert fresh.parent == tmp_path / "fresh" and [p.name for p in run.list_checkpoints(fresh)] == ["iter_0000014.pt"]
+
+
+def test_training_evaluation_reports_fid_with_the_weights_file(tmp_path, fid_weights):
+    with pytest.warns(UserWarning, match="below 2048 samples"):
+        run_dir = _train(tmp_path, "--max-iters", "4", "--eval-every", "2", "--eval-samples", "4", "--image-every",
+                         "0", "--checkpoint-every", "4", "--inception-weights", str(fid_weights))
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iteration"] for m in metrics] == [2, 4]
+    assert all(np.isfinite(m["FID"]) and m["FID"] > 0 for m in metrics)
+    assert metrics[0]["FID"] != metrics[1]["FID"]  # the generator moved; the real statistics were kept

@@ -1,9 +1,9 @@
 """Quality metrics of generated images, as the paper reports them.
 
-FID:  Frechet distance between Inception pool features of real and generated images. The Inception network is a
-      TorchScript file the user gives (e.g. the `pt_inception-2015-12-05` model used by pytorch-fid / StyleGAN):
-      called on float (N, 3, H, W) images with values 0..255, with `return_features=True` when it accepts it, and
-      returning (N, D) features.
+FID:  torchmetrics' FrechetInceptionDistance over the FID Inception-v3 (training/inception.py) with the weights
+      file papers use, from a path: pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`. Images resized to 299,
+      2048 pool features; the real images' statistics are computed once per run and kept. Below 2048 samples
+      the number is not comparable with published FIDs (a warning says so).
 mIoU: a segmentation model applied to generated images, scored against the input label maps: a TorchScript file
       (float (N, 3, H, W) RGB in [0, 1] -> logits (N, C, h, w)), or on the procedural dataset the SceneOracle.
 """
@@ -11,13 +11,14 @@ mIoU: a segmentation model applied to generated images, scored against the input
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ConfusionMatrix", "torchscript_segmenter", "InceptionFeatures", "frechet_distance"]
+__all__ = ["ConfusionMatrix", "torchscript_segmenter", "FID", "COMPARABLE_SAMPLES", "frechet_distance"]
 
 # ---------------------------------------------------------------------------------------------- mIoU
 
@@ -74,28 +75,43 @@ def torchscript_segmenter(path: str | os.PathLike, device: torch.device) -> Call
 
 
 # ---------------------------------------------------------------------------------------------- FID
-class InceptionFeatures:
-    """Pool features of a TorchScript Inception model from a path (no download)."""
+COMPARABLE_SAMPLES = 2048  # fewer samples bias FID upwards: the number is then not comparable with papers'
 
-    def __init__(self, path: str | os.PathLike, device: torch.device):
-        self.model = _load_torchscript(path, "Inception model", device)
+
+class FID:
+    """FID of generated against real images, real statistics kept across evaluations (torchmetrics'
+    FrechetInceptionDistance with reset_real_features=False)."""
+
+    def __init__(self, weights: str | os.PathLike, device: torch.device):
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        from .inception import load_fid_inception
+
         self.device = device
-        self._kwargs: dict | None = None
+        self.metric = FrechetInceptionDistance(feature=load_fid_inception(weights, device), normalize=True,
+                                               reset_real_features=False).to(device)
+        self._warned = False
+
+    @property
+    def has_real(self) -> bool:
+        return int(self.metric.real_features_num_samples) > 0
 
     @torch.no_grad()
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """uint8 (N, H, W, 3) -> float64 (N, D)."""
-        x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float()
-        if self._kwargs is None:
-            try:
-                out, self._kwargs = self.model(x, return_features=True), {"return_features": True}
-            except (RuntimeError, TypeError):
-                out, self._kwargs = self.model(x), {}
-        else:
-            out = self.model(x, **self._kwargs)
-        if out.dim() != 2:
-            out = out.flatten(1)
-        return out.double().cpu().numpy()
+    def update(self, images: np.ndarray, real: bool) -> None:
+        """uint8 (N, H, W, 3) RGB images of one side."""
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float() / 255
+        self.metric.update(x, real=real)
+
+    def compute(self) -> float:
+        """The FID of the generated images given since the last compute (the real ones stay)."""
+        count = int(self.metric.fake_features_num_samples)
+        if count < COMPARABLE_SAMPLES and not self._warned:
+            warnings.warn(f"FID on {count} generated images: below {COMPARABLE_SAMPLES} samples FID is biased upwards "
+                          f"and not comparable with published numbers (raise --eval-samples)", stacklevel=2)
+            self._warned = True
+        value = float(self.metric.compute())
+        self.metric.reset()  # the generated side only
+        return value
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:

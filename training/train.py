@@ -22,7 +22,7 @@ from gaugan_sdk.labels import label_set_for
 
 from . import distributed, run
 from .datasets import build_dataset
-from .metrics import ConfusionMatrix, InceptionFeatures, frechet_distance, torchscript_segmenter
+from .metrics import FID, ConfusionMatrix, torchscript_segmenter
 from .options import TrainOptions, build_parser, options_from_args
 from .trainer import Trainer
 
@@ -142,7 +142,7 @@ class Evaluator:
         self.opts, self.cfg, self.device = opts, cfg, device
         self.dataset = None
         self.segment = None
-        self.inception = InceptionFeatures(opts.inception_weights, device) if opts.inception_weights else None
+        self.fid = FID(opts.inception_weights, device) if opts.inception_weights else None
         if opts.seg_model:
             self.segment = torchscript_segmenter(opts.seg_model, device)
         if opts.dataset == "procedural":
@@ -153,7 +153,7 @@ class Evaluator:
                 height, width = cfg.image_size
                 oracle = SceneOracle.fit(self.dataset.labels, height, width)
                 self.segment = oracle.segment
-        elif self.segment is not None or self.inception is not None:
+        elif self.segment is not None or self.fid is not None:
             self.dataset = build_dataset(opts, cfg, phase="val", train=False)
         self._real_miou: float | None = None
 
@@ -164,7 +164,7 @@ class Evaluator:
                                              sampler=range(min(len(self.dataset), self.opts.eval_samples)))
         confusion = ConfusionMatrix(self.cfg.num_label_channels)
         real_confusion = ConfusionMatrix(self.cfg.num_label_channels)
-        fake_features, real_features = [], []
+        real_needed = self.fid is not None and not self.fid.has_real  # real statistics: once per run
         for batch in loader:
             fake = run.tensor_to_uint8(trainer.sample(batch))
             real = run.tensor_to_uint8(batch["image"])
@@ -173,17 +173,18 @@ class Evaluator:
                 confusion.update(target, self.segment(fake))
                 if self._real_miou is None:
                     real_confusion.update(target, self.segment(real))
-            if self.inception is not None:
-                fake_features.append(self.inception(fake))
-                real_features.append(self.inception(real))
+            if self.fid is not None:
+                self.fid.update(fake, real=False)
+                if real_needed:
+                    self.fid.update(real, real=True)
         metrics = {}
         if self.segment is not None:
             if self._real_miou is None:
                 self._real_miou = real_confusion.mean_iou()
             metrics.update(mIoU=confusion.mean_iou(), mIoU_real_images=self._real_miou,
                            pixel_accuracy=confusion.accuracy())
-        if self.inception is not None:
-            metrics["FID"] = frechet_distance(np.concatenate(fake_features), np.concatenate(real_features))
+        if self.fid is not None:
+            metrics["FID"] = self.fid.compute()
         return metrics
 
 
