@@ -35,18 +35,30 @@ def check_count(value, name: str, minimum: int = 0) -> int:
     return int(value)
 
 
-def seeds_for(seed, count: int) -> list[int] | None:
-    """`seed` (None, an int, or one int per image) -> one seed per image; seeds are ints >= 0 (numpy's rule)."""
+def seed_count(seed, count: int | str = "N") -> int | None:
+    """How many seeds `seed` gives: None for none, 1 for an int, else the list's length. Seeds are ints >= 0
+    (numpy's rule); anything else is a ValueError naming it (`count`: how many the caller expects, for the
+    message)."""
     if seed is None:
         return None
     if _is_seed(seed):
+        return 1
+    listed = not isinstance(seed, (str, bytes)) and isinstance(seed, (Sequence, np.ndarray))
+    if not listed or not all(_is_seed(s) for s in seed):
+        raise ValueError(f"seed={seed!r}; accepted: an int >= 0, or a list of {count} such ints (one per image)")
+    return len(seed)
+
+
+def seeds_for(seed, count: int) -> list[int] | None:
+    """`seed` (None, an int, or one int per image) -> one seed per image."""
+    given = seed_count(seed, count)
+    if given is None:
+        return None
+    if _is_seed(seed):
         return [int(seed) + i for i in range(count)]
-    if isinstance(seed, (str, bytes)) or not isinstance(seed, (Sequence, np.ndarray)):
+    if given != count:
         raise ValueError(f"seed={seed!r}; accepted: an int >= 0, or a list of {count} such ints (one per image)")
-    seeds = list(seed)
-    if len(seeds) != count or not all(_is_seed(s) for s in seeds):
-        raise ValueError(f"seed={seed!r}; accepted: an int >= 0, or a list of {count} such ints (one per image)")
-    return [int(s) for s in seeds]
+    return [int(s) for s in seed]
 
 
 def _is_seed(value) -> bool:

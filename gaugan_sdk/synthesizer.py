@@ -30,7 +30,7 @@ from .contract import INSTANCE, LABEL, STYLE, Z
 from .cpu import resolve_int8_mode
 from .imaging import image_to_uint8
 from .inputs import (MAX_PIXELS, check_count, check_pixels, instance_int32, resize_bilinear_uint8, resize_nearest,
-                     seeds_for)
+                     seed_count, seeds_for)
 from .kinds import CHECKPOINT, ONNX, PT2, SUFFIXES, TENSORRT, kind_of
 from .labels import LabelSet, get_label_set, label_set_for, validate_label_ids, validate_label_ids_for
 from .metadata import PROPS_PREFIX, ArtifactMetadata, cross_check, read_sidecar, sidecar_path
@@ -213,7 +213,7 @@ class Synthesizer:
         if maps != 1 or self.meta.z_dim is None:
             return maps
         styles = np.shape(style)[0] if style is not None and np.ndim(style) == 4 else 1
-        seeds = len(seed) if seed is not None and not isinstance(seed, (int, np.integer)) else 1
+        seeds = seed_count(seed) or 1
         if styles > 1 and seeds > 1 and styles != seeds:
             raise ValueError(f"{styles} style images and {seeds} seeds for one label map: give as many of each")
         return max(styles, seeds)

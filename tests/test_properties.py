@@ -6,6 +6,7 @@ thing (any integer dtype, any strides, a palette mask) give the same image."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,15 @@ def models(tmp_path_factory):
         syn.close()
 
 
+# what Python or numpy say when a value reaches code that never checked it (the messages our checks replace)
+RAW = re.compile(r"has no len|not iterable|object of type|unsupported operand|invalid literal|cannot be interpreted|"
+                 r"could not broadcast|index \d+ is out of bounds|unhashable")
+
+
+def assert_ours(error: Exception) -> None:
+    assert not RAW.search(str(error)), f"an unchecked value reached {type(error).__name__}: {error}"
+
+
 ANY_DTYPE = st.sampled_from([np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.uint64,
                              np.float32, np.float64, np.bool_])
 ANY_SHAPE = hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=40)
@@ -62,7 +72,8 @@ def test_any_label_input_is_an_image_or_a_clear_error(models, dtype, shape, fill
     label = np.full(shape, fill).astype(dtype) if np.dtype(dtype) != np.bool_ else np.zeros(shape, bool)
     try:
         image = syn.run(label, label if instance else None, seed=seed)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError) as e:
+        assert_ours(e)
         return
     colour = label.ndim in (3, 4) and label.shape[-1] == 3 and label.dtype == np.uint8  # a palette mask
     assert image.dtype == np.uint8 and image.shape == (*(label.shape[:-1] if colour else label.shape), 3)
@@ -97,7 +108,8 @@ def test_any_style_input_is_images_or_a_clear_error(models, count, side, channel
     style = np.zeros((count, side, side, channels), dtype) if count else np.zeros((side, side, channels), dtype)
     try:
         images = syn.run(labels if maps > 1 else labels[0], style=style, seed=seed)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError) as e:
+        assert_ours(e)
         return
     assert images.dtype == np.uint8 and images.shape[-3:] == (64, 128, 3)
 

@@ -156,6 +156,9 @@ def test_bad_style_images(models):
         with pytest.raises(ValueError, match=r"seed=.*; accepted: an int >= 0, or a list of 2 such ints"):
             syn.run(two, instances, seed=seed)
     assert syn.run(labels[0], instance[0], seed=[1, 2]).shape[0] == 2  # one map, two styles
+    for seed in (3.5, "7", [1, -2], {1: 2}):  # one map: the seeds say how many images, once they are seeds
+        with pytest.raises(ValueError, match=r"seed=.*; accepted: an int >= 0, or a list of N such ints"):
+            syn.run(labels[0], instance[0], seed=seed)
 
 
 def test_bad_artifacts(models, tmp_path):
