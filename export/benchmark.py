@@ -152,23 +152,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 def _generator(args):
-    torch.manual_seed(args.seed)
     if args.checkpoint:
         from gaugan_sdk.checkpoint import load_checkpoint
 
         return load_checkpoint(args.checkpoint).build_generator()
-    from gaugan_sdk.labels import to_semantics
-    from gaugan_sdk.models import SPADEGenerator
-    from gaugan_sdk.models.batchnorm import recalibrate_batchnorm
+    from gaugan_sdk.models import random_generator
 
-    # Random weights, with batch-norm statistics estimated on procedural scenes as training would leave them
-    # (default statistics blow the activations up, which no trained model does).
-    cfg = GeneratorConfig.preset(args.preset, **parse_overrides(args.overrides))
-    generator = SPADEGenerator(cfg)
-    scenes = scene_batch(2000, 2, *cfg.image_size, label_set_for(cfg))
-    semantics = torch.from_numpy(to_semantics(scenes[0], scenes[1] if cfg.use_instance else None, cfg))
-    recalibrate_batchnorm(generator, [(semantics, torch.randn(2, cfg.z_dim) if cfg.use_vae else None)])
-    return generator.eval()
+    return random_generator(GeneratorConfig.preset(args.preset, **parse_overrides(args.overrides)), args.seed)
 
 
 def _onnx_rows(args, engine, fp32_path, tmp, meta, name, feeds, reference, gmacs, calib) -> list[dict]:

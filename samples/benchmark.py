@@ -19,27 +19,17 @@ from pathlib import Path
 
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.benchmark import benchmark, table
-from gaugan_sdk.labels import label_set_for
-from gaugan_sdk.procedural import scene_batch
 
 
 def build_random(preset: str, overrides: list[str], formats: list[str], folder: Path) -> list[Path]:
-    import torch
-
     from export import export_checkpoint
     from gaugan_sdk.checkpoint import save_checkpoint
     from gaugan_sdk.config import GeneratorConfig, parse_overrides
     from gaugan_sdk.kinds import EXPORT_FORMATS
-    from gaugan_sdk.labels import to_semantics
-    from gaugan_sdk.models import ConvEncoder, SPADEGenerator, recalibrate_batchnorm
+    from gaugan_sdk.models import ConvEncoder, random_generator
 
     cfg = GeneratorConfig.preset(preset, **parse_overrides(overrides))
-    torch.manual_seed(0)
-    generator = SPADEGenerator(cfg)
-    labels, instances = scene_batch(0, 2, *cfg.image_size, label_set_for(cfg))
-    semantics = torch.from_numpy(to_semantics(labels, instances if cfg.use_instance else None, cfg))
-    recalibrate_batchnorm(generator, [(semantics, torch.randn(2, cfg.z_dim) if cfg.use_vae else None)])
-    checkpoint = save_checkpoint(folder / f"{preset}.pt", cfg, generator.eval(),
+    checkpoint = save_checkpoint(folder / f"{preset}.pt", cfg, random_generator(cfg),
                                  ConvEncoder(cfg).eval() if cfg.use_vae else None)
     artifacts = []
     for fmt in formats:

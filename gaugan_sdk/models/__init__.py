@@ -7,7 +7,7 @@
 """
 
 from ..config import GeneratorConfig
-from .batchnorm import recalibrate_batchnorm
+from .batchnorm import random_generator, recalibrate_batchnorm
 from .encoder import ConvEncoder, reparameterize
 from .folding import fold_for_inference
 from .generator import SPADEGenerator
@@ -18,5 +18,6 @@ from .spectral_norm import SNConv2d
 __all__ = [
     "GeneratorConfig", "SPADEGenerator", "ConvEncoder", "SPADE", "SPADEResnetBlock", "SNConv2d",
     "GeneratorGraph", "EncoderGraph", "reparameterize", "fold_for_inference", "recalibrate_batchnorm",
+    "random_generator",
 ]
 # MAC / parameter counting: gaugan_sdk.models.profile (also a command: python -m gaugan_sdk.models.profile).

@@ -34,3 +34,19 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[tuple]) -> nn.Modu
             m.momentum = momentum
         model.train(was_training)
     return model
+
+
+def random_generator(cfg, seed: int = 0):
+    """A generator of `cfg` with random weights (`seed`) and batch-norm statistics estimated on two procedural
+    scenes, in eval mode: the stand-in for a trained model in benchmarks (default statistics would blow the
+    activations up, which no trained model does)."""
+    from ..labels import label_set_for, to_semantics
+    from ..procedural import scene_batch
+    from .generator import SPADEGenerator
+
+    torch.manual_seed(seed)
+    generator = SPADEGenerator(cfg)
+    labels, instances = scene_batch(2000, 2, *cfg.image_size, label_set_for(cfg))
+    semantics = torch.from_numpy(to_semantics(labels, instances if cfg.use_instance else None, cfg))
+    recalibrate_batchnorm(generator, [(semantics, torch.randn(2, cfg.z_dim) if cfg.use_vae else None)])
+    return generator.eval()
