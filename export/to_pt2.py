@@ -6,6 +6,7 @@ CUDA only. Dynamic batch (and H/W when asked) as in the ONNX, from the same trac
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -72,6 +73,8 @@ def _compile(spec: TraceSpec, path: str | Path, device: str, precision: str) -> 
     kwargs = {k: v.to(device) for k, v in spec.kwargs.items()}
     with torch.no_grad():
         program = torch.export.export(module, args, kwargs, dynamic_shapes=spec.dynamic_shapes)
-    # compile_threads=1: no pool of compile workers (the 2-core machines), set for this call only
-    with atomic_write(path) as tmp, inductor_config.patch(compile_threads=1):
+    # compile workers: none on small machines (the 2-core ones: a pool only competes with the compile), up to 8
+    # where there are cores for them (GPU machines compile many Triton kernels); set for this call only
+    cores = os.cpu_count() or 1
+    with atomic_write(path) as tmp, inductor_config.patch(compile_threads=1 if cores <= 4 else min(8, cores)):
         torch._inductor.aoti_compile_and_package(program, package_path=str(tmp))
