@@ -140,12 +140,23 @@ def test_output_that_is_the_checkpoint_or_a_folder_is_refused_before_any_work(ch
 
 
 def test_a_read_only_output_folder_is_a_clear_error(checkpoints, tmp_path):
+    """A folder without write permission, or, for root (who ignores permission bits), a read-only tmpfs."""
+    import subprocess
+
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
-    if os.access(locked, os.W_OK):  # root ignores permission bits
-        pytest.skip("this user can write to a read-only folder (root): the permission check cannot be shown")
-    with pytest.raises(PermissionError, match="is not writable"):
-        export_checkpoint(checkpoints / "city.pt", format="onnx", output=locked / "m.onnx", verbose=False)
+    mounted = False
+    if os.access(locked, os.W_OK):
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(locked)],
+                                 capture_output=True).returncode == 0
+        if not mounted:
+            pytest.skip("this user writes to read-only folders and cannot mount a read-only file system")
+    try:
+        with pytest.raises(PermissionError, match="the folder .*locked is not writable"):
+            export_checkpoint(checkpoints / "city.pt", format="onnx", output=locked / "m.onnx", verbose=False)
+    finally:
+        if mounted:
+            subprocess.run(["umount", "--lazy", str(locked)], check=False)
 
 
 def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(checkpoints, tmp_path):
