@@ -152,9 +152,6 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
         from .triton import instance_kind
 
         instance_kind(kind.name, triton_device)  # a bad device, or a plan on the CPU, refused before any work
-    if default_output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    check_output(output, checkpoint, tensorrt=kind is TENSORRT)
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(list(overrides))
     verify = verify if verify is not None else kind is not TENSORRT
@@ -163,6 +160,9 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
                           f"ONNX Runtime, which is not installed: pip install \"gaugan-sdk[onnxruntime]\" (CPU) or "
                           f"\"gaugan-sdk[gpu]\" (CUDA; never both)" + ("" if precision == "int8" else
                                                                      ", or export with verify=False (--no-verify)"))
+    if default_output:  # the last check before any write
+        output.parent.mkdir(parents=True, exist_ok=True)
+    check_output(output, checkpoint, tensorrt=kind is TENSORRT)
     steps = Steps(verbose)
     if chosen and verbose:
         steps.say(f"note: {chosen}")
