@@ -165,7 +165,8 @@ def test_tensorrt_builder_sets_the_contracts_profile(exported, tmp_path, monkeyp
                                 MemoryPoolType=types.SimpleNamespace(WORKSPACE=0))
     trt.Logger.WARNING = 0
     runtime = types.SimpleNamespace(cudaGetDevice=lambda: (0, 0), cudaGetDeviceProperties=lambda d: (
-        0, types.SimpleNamespace(name=b"Stand-in GPU", major=9, minor=0)))
+        0, types.SimpleNamespace(name=b"Stand-in GPU", major=9, minor=0)), cudaError_t=types.SimpleNamespace(
+        cudaSuccess=0))  # statuses are checked (gaugan_sdk.backends.tensorrt.cuda_call)
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     monkeypatch.setitem(sys.modules, "cuda", types.ModuleType("cuda"))
     monkeypatch.setitem(sys.modules, "cuda.bindings", types.SimpleNamespace(runtime=runtime))
@@ -215,7 +216,7 @@ def test_one_vocabulary_for_artifact_kinds():
     assert FORMATS == ("onnx", "tensorrt", "pt2", "checkpoint")
     assert {s: k.name for s, k in SUFFIXES.items()} == {".onnx": "onnx", ".plan": "tensorrt", ".engine": "tensorrt",
                                                          ".pt2": "pt2", ".pt": "checkpoint", ".pth": "checkpoint"}
-    assert sorted(EXPORT_FORMATS) == ["onnx", "pt2", "trt"]
+    assert sorted(EXPORT_FORMATS) == ["engine", "onnx", "pt2", "trt"]  # "engine": Ultralytics' name for a plan
     for fmt in EXPORT_FORMATS:
         assert parse_args(["--checkpoint", "x", "--format", fmt]).format == fmt
     backends = {OnnxRuntimeBackend: "onnx", TensorRTBackend: "tensorrt", AOTIBackend: "pt2",

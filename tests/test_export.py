@@ -362,7 +362,7 @@ def test_failed_verification_leaves_only_its_report(checkpoints, tmp_path, capsy
     code = export_main(["--checkpoint", str(checkpoints / "city.pt"), "--format", "onnx", "--output",
                         str(tmp_path / "m.onnx"), "--atol", "1e-12", "--calib-count", "2"])
     assert code == 2 and "verification failed" in capsys.readouterr().err
-    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx.verify.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx.verify.failed.json"]
 
 
 def test_cli_unknown_preset_is_refused_by_name(capsys):

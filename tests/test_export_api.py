@@ -81,7 +81,7 @@ def test_pt2_package_runs_in_the_runtime(checkpoints, tmp_path):
 
 
 @pytest.mark.parametrize("options, error, message", [
-    (dict(format="tflite"), ValueError, "format='tflite'; accepted: onnx, pt2, trt"),
+    (dict(format="tflite"), ValueError, "format='tflite'; accepted: engine, onnx, pt2, trt"),
     (dict(precision="int4"), ValueError, "precision='int4'; accepted: fp32, fp16, int8"),
     (dict(batch=0), ValueError, "batch 0: must be >= 1"),
     (dict(batch=(4, 1, 8)), ValueError, r"batch range \(4, 1, 8\): expected"),
