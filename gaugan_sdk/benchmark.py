@@ -104,7 +104,7 @@ def table(rows: list[dict], against: str) -> str:
             f"{'median ms':>11}{'p90 ms':>9}{'img/s':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        quality = "inf" if r["psnr_db"] == float("inf") else f"{r['psnr_db']:.1f}"
+        quality = "-" if r["psnr_db"] is None else "inf" if r["psnr_db"] == float("inf") else f"{r['psnr_db']:.1f}"
         lines.append(f"{r['artifact']:<24}{r['format']:<11}{r['backend']:<13}{r['precision']:<10}{r['size_mb']:>9.1f}"
                      f"{r['batch']:>6}{quality:>9}{r['median_ms']:>11.1f}{r['p90_ms']:>9.1f}{r['images_per_s']:>9.2f}")
     lines.append(f"PSNR of uint8 images against {against}, on {rows[0]['resolution']} held-out procedural masks")

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark import bench  # samples/benchmark.py, beside this script
 from export import export_checkpoint
 from gaugan_sdk import Synthesizer
+from gaugan_sdk.benchmark import benchmark, table
 from gaugan_sdk.procedural import SceneOracle, scene_sample
 from training import train
 from training.run import list_checkpoints, write_json
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
     flat = ConfusionMatrix(len(syn.labels))
     flat.update(masks, oracle.segment(np.full_like(renders, 128)))
     scores["flat gray (floor)"] = flat.mean_iou()
-    timings = [row for path in [*artifacts, checkpoint] for row in bench(path, [1, 8], warmup=1, iters=5)]
+    timings, against = benchmark([*artifacts, checkpoint], reference=checkpoint, batches=(1, 8), warmup=1, iters=5)
+    timings = [{**r, "psnr_db": r["psnr_db"] if np.isfinite(r["psnr_db"]) else None} for r in timings]  # JSON
     summary = {
         "run_dir": str(run_dir), "checkpoint": str(checkpoint), "artifacts": [str(a) for a in artifacts],
         "grid": str(grid_path), "iterations": iters, "image_size": [height, width],
@@ -102,10 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     print(f"[4/4] oracle mIoU on {len(masks)} held-out masks: " +
           ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    print(f"\n{'artifact':<24}{'backend':<14}{'prec':<6}{'batch':>6}{'median ms':>11}{'p90 ms':>9}{'img/s':>8}")
-    for r in timings:
-        print(f"{r['artifact']:<24}{r['backend']:<14}{r['precision']:<6}{r['batch']:>6}{r['median_ms']:>11.1f}"
-              f"{r['p90_ms']:>9.1f}{r['images_per_s']:>8.2f}")
+    print("\n" + table(timings, against))
     print(f"\ndone in {summary['minutes']['total']:.1f} min: {run_dir}\n  grid      {grid_path}\n  summary   "
           f"{run_dir / 'summary.json'}\n  next: Synthesizer({str(artifacts[0])!r}).run(mask)  |  tensorboard "
           f"--logdir {run_dir}")
