@@ -4,9 +4,10 @@
     python samples/benchmark.py --random cityscapes --set ngf=16 --formats onnx pt2 checkpoint
 
 The table is `gaugan-benchmark`'s (gaugan_sdk.benchmark: format, precision, size, PSNR, median / p90 latency,
-images/s). `--random PRESET` first writes a random-weight checkpoint (batch-norm statistics estimated on
-procedural scenes) and exports it with `gaugan-export`, so the benchmark runs anywhere. Also the host-to-device
-bytes per frame of the ids-in graph against a one-hot-in graph (what the in-graph expansion saves).
+images/s), PSNR against eager PyTorch fp32 of the checkpoint among the artifacts if there is one. `--random
+PRESET` first writes a random-weight checkpoint (batch-norm statistics estimated on procedural scenes) and
+exports it with `gaugan-export`, so the benchmark runs anywhere. Also the host-to-device bytes per frame of the
+ids-in graph against a one-hot-in graph (what the in-graph expansion saves).
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def main(argv: list[str] | None = None) -> None:
         artifacts = list(args.artifacts)
         if args.random:
             artifacts += build_random(args.random, args.overrides, args.formats, Path(tmp))
-        rows, against = benchmark(artifacts, batches=tuple(args.batch), warmup=args.warmup, iters=args.iters)
+        reference = next((a for a in artifacts if Path(a).suffix in (".pt", ".pth")), None)  # eager fp32
+        rows, against = benchmark(artifacts, reference=reference, batches=tuple(args.batch), warmup=args.warmup,
+                                  iters=args.iters)
         cfg = Synthesizer(artifacts[0]).config
     print("\n" + table(rows, against))
     h, w = cfg.image_size

@@ -219,7 +219,7 @@ def test_benchmark_sample_runs_side_by_side(models, capsys):
                     "--iters", "2", "--warmup", "0"])
     printed = capsys.readouterr().out
     assert printed.count("city.onnx ") == 2 and printed.count("city.pt ") == 2  # a row per batch
-    assert "PSNR of uint8 images against the first artifact, city.onnx" in printed
+    assert "PSNR of uint8 images against eager PyTorch fp32 of city.pt" in printed  # the checkpoint given
     assert "host->device bytes per frame at 64x128: ids in 65,536" in printed and "36x less" not in printed
     assert "18x less" in printed  # int32 label + instance (8 B/px) vs 36 float32 channels (144 B/px)
 
