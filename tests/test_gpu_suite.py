@@ -23,6 +23,7 @@ def run_suite(out: Path, *args: str, timeout: int = 900) -> dict:
     return json.loads((out / "gpu_suite.json").read_text())
 
 
+@pytest.mark.slow
 def test_the_suite_rehearses_env_and_runtime_on_the_cpu(tmp_path):
     results = run_suite(tmp_path, "--tiny", "--steps", "env", "runtime")
     assert {name: r["status"] for name, r in results["steps"].items()} == {"env": "ok", "runtime": "ok"}
