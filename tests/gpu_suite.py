@@ -90,23 +90,10 @@ class Suite:
             tmp.write_text(markdown(self.results))
 
     def timer(self, fn, warmup: int, iters: int) -> list[float]:
-        """Seconds per call: CUDA events on a GPU, wall clock on the CPU."""
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(iters):
-            if self.cuda:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                torch.cuda.synchronize()
-                times.append(start.elapsed_time(end) / 1000)
-            else:
-                t = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t)
-        return times
+        """Seconds per call: CUDA events on a GPU, wall clock on the CPU (export.benchmark's timing)."""
+        from export.benchmark import timed
+
+        return timed(fn, warmup, iters, self.cuda)
 
 
 # ---------------------------------------------------------------------------------------------- env
