@@ -87,21 +87,19 @@ def scan(pairs: list[FilePair], cfg: GeneratorConfig, *, decode: bool = False,
 
 
 def _check_pair(pair: FilePair, cfg: GeneratorConfig, decode: bool) -> None:
-    label = open_image(pair.label, "label map", load=decode)
-    if label.mode not in LABEL_MODES:
-        raise DataError(f"label map {pair.label} is {label.mode}; label maps must be single-channel class ids (8- "
-                        f"or 16-bit gray PNG), not colour masks")
-    image = open_image(pair.image, "image", load=False)
-    if image.size != label.size:
-        raise DataError(f"image {pair.image} is {image.size[0]}x{image.size[1]} but its label map {pair.label} is "
-                        f"{label.size[0]}x{label.size[1]}")
-    if pair.instance is not None:
-        instance = open_image(pair.instance, "instance map", load=False)
-        if instance.size != label.size:
-            raise DataError(f"instance map {pair.instance} is {instance.size[0]}x{instance.size[1]} but its label "
-                            f"map {pair.label} is {label.size[0]}x{label.size[1]}")
-    if decode:
-        try:
-            validate_label_ids(np.asarray(label), cfg)
-        except ValueError as err:
-            raise DataError(f"label map {pair.label}: {err}") from None
+    with open_image(pair.label, "label map", load=decode) as label:  # closed at once: a scan of thousands
+        if label.mode not in LABEL_MODES:
+            raise DataError(f"label map {pair.label} is {label.mode}; label maps must be single-channel class ids "
+                            f"(8- or 16-bit gray PNG), not colour masks")
+        for path, what in ((pair.image, "image"), (pair.instance, "instance map")):
+            if path is None:
+                continue
+            with open_image(path, what, load=False) as other:
+                if other.size != label.size:
+                    raise DataError(f"{what} {path} is {other.size[0]}x{other.size[1]} but its label map "
+                                    f"{pair.label} is {label.size[0]}x{label.size[1]}")
+        if decode:
+            try:
+                validate_label_ids(np.asarray(label), cfg)
+            except ValueError as err:
+                raise DataError(f"label map {pair.label}: {err}") from None
