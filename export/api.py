@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gaugan_sdk._io import atomic_write
+from gaugan_sdk.inputs import check_count
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
 from gaugan_sdk.contract import GRAPHS, MASK_CONVS, REFERENCE, GraphVariant, Range, Shapes
 from gaugan_sdk.kinds import EXPORT_FORMATS, ONNX, PT2, SUFFIXES, TENSORRT
@@ -133,8 +134,7 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
         if precision == "int8":
             raise ValueError("int8 is for --format onnx / trt (Q/DQ ONNX); .pt2 packages are fp32 or fp16")
         check_precision_device(precision, None)
-    if isinstance(triton_instances, bool) or not isinstance(triton_instances, int) or triton_instances < 1:
-        raise ValueError(f"triton_instances={triton_instances!r}; accepted: an int >= 1 (model instances per device)")
+    check_count(triton_instances, "triton_instances", 1)  # model instances per device
     for name, value, positive in (("atol", atol, False), ("rtol", rtol, False), ("min_psnr", min_psnr, True),
                                   ("workspace_gb", workspace_gb, True)):
         if value is None:
