@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gaugan_sdk.benchmark import p90
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
 from gaugan_sdk.contract import GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8, psnr
@@ -64,8 +65,7 @@ def timed(fn, warmup: int, iters: int, cuda: bool = False) -> list[float]:
 
 def row(name: str, graph: str, times: list[float], batch: int, quality: str, gmacs: float | None = None) -> dict:
     median = statistics.median(times)
-    p90 = sorted(times)[max(0, int(round(0.9 * len(times))) - 1)]
-    return {"backend": name, "graph": graph, "batch": batch, "median_ms": 1000 * median, "p90_ms": 1000 * p90,
+    return {"backend": name, "graph": graph, "batch": batch, "median_ms": 1000 * median, "p90_ms": 1000 * p90(times),
             "images_per_s": batch / median, "gmac_per_image": gmacs, "quality": quality}
 
 

@@ -42,6 +42,7 @@ import torch
 
 from gaugan_sdk import Synthesizer
 from gaugan_sdk._io import atomic_write
+from gaugan_sdk.benchmark import p90
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.contract import REFERENCE, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8, psnr
@@ -177,7 +178,7 @@ def _row(suite: Suite, graph: str, mode: str, batch: int, fn, reference: torch.T
     quality = psnr(out.cpu().numpy(), reference.cpu().numpy())
     mfu = flops * batch / median / (suite.peak_tflops * 1e12) if suite.peak_tflops else None
     return {"graph": graph, "mode": mode, "batch": batch, "median_ms": 1000 * median,
-            "p90_ms": 1000 * sorted(times)[max(0, round(0.9 * len(times)) - 1)], "images_per_s": batch / median,
+            "p90_ms": 1000 * p90(times), "images_per_s": batch / median,
             "max_abs_diff": diff, "psnr_db": quality, "mfu": mfu}
 
 
