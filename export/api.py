@@ -31,7 +31,7 @@ import numpy as np
 from gaugan_sdk._io import atomic_write
 from gaugan_sdk.inputs import check_count
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
-from gaugan_sdk.contract import GRAPHS, MASK_CONVS, REFERENCE, GraphVariant, Range, Shapes
+from gaugan_sdk.contract import CPU_ONLY_GRAPHS, GRAPHS, MASK_CONVS, REFERENCE, GraphVariant, Range, Shapes
 from gaugan_sdk.kinds import EXPORT_FORMATS, ONNX, PT2, SUFFIXES, TENSORRT
 from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata, sidecar_path, write_sidecar
 
@@ -103,13 +103,24 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
     verify: check every artifact against eager PyTorch fp32 (default: on for onnx and pt2) with the gates
     `atol`/`rtol` (fp32) and `min_psnr` (fp16 40 dB, int8 35 dB; also the conversion's target).
     graph: "fast" (exact restructuring: batch norm folded into the modulation, one mask conv per block, one
-    mask for N styles) or "reference" (one op per reference op); mask_conv: the fast graph's first mask conv,
+    mask for N styles), "sparse" (the fast graph with the modulation computed densely only near class
+    boundaries: fp32 ONNX for ONNX Runtime on the CPU) or "reference" (one op per reference op); mask_conv: the
+    fast (or sparse graph's dense) first mask conv,
     "conv", "lookup" or "auto"; fused: its convs fused or not (None: by target). `fast_variant` gives the
     target's choice. Both graphs are verified against the eager reference graph.
     triton_repo: also write a Triton model repository there, `triton_instances` instances per device, on
     `triton_device` "auto" (plans: the GPU; ONNX: Triton's GPUs, else its CPU), "gpu" or "cpu".
     verbose: print numbered progress lines (else say nothing; warnings arrive as Python warnings)."""
     kind, chosen = _export_kind(format, output)
+    if graph in CPU_ONLY_GRAPHS and format is None and kind is TENSORRT and chosen is None and output is None:
+        kind = ONNX  # TensorRT installed, no format or suffix given: the sparse graph is ONNX for the CPU
+    if graph in CPU_ONLY_GRAPHS and triton_device == "auto":
+        triton_device = "cpu"
+    if graph in CPU_ONLY_GRAPHS and (kind is not ONNX or precision != "fp32"):
+        raise ValueError(f"graph={graph!r} is exported as fp32 ONNX for ONNX Runtime on the CPU (format 'onnx', "
+                         f"precision 'fp32'; got format {kind.name!r}, precision {precision!r}): its band has a size "
+                         f"known only at run time, which TensorRT plans, .pt2 packages and the fp16 / int8 "
+                         f"conversions do not take; GPUs run the dense fast graph (graph='fast')")
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}; accepted: {', '.join(PRECISIONS)}")
     if graph not in GRAPHS:
@@ -177,12 +188,12 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
         encoder = ckpt.build_encoder() if ckpt.config.use_vae else None
         shapes = export_shapes(ckpt.config, batch, height, width, dynamic_size)
         variant = REFERENCE
-        if graph == "fast":
+        if graph != "reference":
             default = fast_variant(ckpt.config, kind)
-            variant = GraphVariant("fast", default.mask_conv if mask_conv == "auto" else mask_conv,
+            variant = GraphVariant(graph, default.mask_conv if mask_conv == "auto" else mask_conv,
                                    default.fused if fused is None else fused)
-            steps.say(f"  graph {variant.label} (mask conv as a {variant.mask_conv}, convs "
-                      f"{'fused' if variant.fused else 'one each'})")
+            steps.say(f"  graph {variant.label} ({'boundary-sparse modulation, dense where the band is crowded: ' if graph == 'sparse' else ''}"
+                      f"mask conv as a {variant.mask_conv}, convs {'fused' if variant.fused else 'one each'})")
     source = {"kind": ckpt.source.get("kind"), "sha256": ckpt.source.get("sha256")}
     with steps("calibration / verification masks"):
         from .calibration import calibration_masks, class_coverage, default_mask_count, warn_if_thin

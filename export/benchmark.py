@@ -27,7 +27,7 @@ import torch
 
 from gaugan_sdk.benchmark import p90
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
-from gaugan_sdk.contract import GraphVariant, Range, Shapes
+from gaugan_sdk.contract import CPU_ONLY_GRAPHS, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
 from gaugan_sdk.metadata import PRECISIONS
@@ -76,14 +76,32 @@ def variant(text: str) -> GraphVariant:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def model_arguments(p: argparse.ArgumentParser) -> None:
+    """The model a benchmark measures: --preset [--set ...] with random weights (--seed), or --checkpoint."""
     p.add_argument("--preset", default="cityscapes", choices=sorted(GeneratorConfig.PRESETS))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset field (random weights), e.g. --set use_vae=true")
     p.add_argument("--checkpoint", help="our checkpoint (default: the preset at full size, random weights)")
+    p.add_argument("--seed", type=int, default=0, help="random weights' seed")
+
+
+def model_from(args: argparse.Namespace):
+    """The generator `model_arguments` describe."""
+    if args.checkpoint:
+        from gaugan_sdk.checkpoint import load_checkpoint
+
+        return load_checkpoint(args.checkpoint).build_generator()
+    from gaugan_sdk.models import random_generator
+
+    return random_generator(GeneratorConfig.preset(args.preset, **parse_overrides(args.overrides)), args.seed)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    model_arguments(p)
     p.add_argument("--graphs", nargs="+", type=variant, default=[variant(v) for v in DEFAULT_VARIANTS],
-                   help=f"graph variants: reference, fast:conv, fast:lookup, each fast one with +fused (default "
+                   help=f"graph variants: reference, fast:conv, fast:lookup, sparse:conv, sparse:lookup, the last "
+                        f"four with +fused (default "
                         f"{' '.join(DEFAULT_VARIANTS)})")
     p.add_argument("--engines", nargs="+", default=["fp32", "fp16", "int8"], choices=PRECISIONS)
     p.add_argument("--batch", type=int, default=1)
@@ -96,10 +114,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="int8 calibration masks (default: gaugan-export's)")
     p.add_argument("--int8-target", type=float, help="int8 PSNR target of the conversion (default: the int8 gate)")
     p.add_argument("--json", help="also write the rows to this JSON file")
-    p.add_argument("--seed", type=int, default=0, help="random weights' seed")
     args = p.parse_args(argv)
 
-    generator = _generator(args)
+    generator = model_from(args)
     cfg = generator.cfg
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
@@ -122,7 +139,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"exported the {name} graph (fp32 ONNX) in {time.perf_counter() - t:.1f} s")
             feeds = generator_feeds(meta, *held_out)
             one = {k: v[:1] for k, v in feeds.items()}
-            gmacs = onnx_macs(fp32_path, {k: v.shape for k, v in one.items()})["total"] / 1e9
+            gmacs = None if graph.graph in CPU_ONLY_GRAPHS else \
+                onnx_macs(fp32_path, {k: v.shape for k, v in one.items()})["total"] / 1e9  # sparse: data-dependent
             module = GeneratorGraph(generator, variant=graph).eval().to(device)
             inputs = [torch.from_numpy(v).to(device) for v in feeds.values()]
             with torch.no_grad():
@@ -138,10 +156,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
                 rows.append(row(f"eager PyTorch fp32 ({device})", name, timed(eager, args.warmup, args.iters, cuda),
                                 args.batch, _quality(out, reference), gmacs))
-            for engine in args.engines:
+            for engine in args.engines if graph.graph not in CPU_ONLY_GRAPHS else ["fp32"]:  # sparse: fp32 only
                 rows += _onnx_rows(args, engine, fp32_path, Path(tmp), meta, name, feeds, reference, gmacs,
                                    generator_feeds(meta, labels, instances))
-            if args.pt2:
+            if args.pt2 and graph.graph not in CPU_ONLY_GRAPHS:
                 rows += _pt2_rows(args, generator, graph, Path(tmp), batch, feeds, reference, gmacs, device)
             if args.styles and meta.z_dim is not None:
                 rows += _styles_rows(args, fp32_path, meta, name, feeds)
@@ -149,16 +167,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return rows
-
-
-def _generator(args):
-    if args.checkpoint:
-        from gaugan_sdk.checkpoint import load_checkpoint
-
-        return load_checkpoint(args.checkpoint).build_generator()
-    from gaugan_sdk.models import random_generator
-
-    return random_generator(GeneratorConfig.preset(args.preset, **parse_overrides(args.overrides)), args.seed)
 
 
 def _onnx_rows(args, engine, fp32_path, tmp, meta, name, feeds, reference, gmacs, calib) -> list[dict]:

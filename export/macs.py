@@ -14,6 +14,9 @@ import onnx
 def onnx_macs(path: str | Path, input_shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
     """{"Conv": ..., "Gemm": ..., "MatMul": ..., "total": ...} for one run at `input_shapes` (every input)."""
     model = onnx.load(str(path))
+    if any(node.op_type in ("If", "Loop", "Scan") for node in model.graph.node):
+        raise ValueError(f"{path}: control flow (If / Loop / Scan): what runs depends on the data, so its MACs are "
+                         f"not a property of the file (the sparse graph's: python -m export.sparse_benchmark)")
     for value in model.graph.input:
         if value.name not in input_shapes:
             continue

@@ -14,7 +14,7 @@ import onnx
 import torch
 
 from gaugan_sdk._io import atomic_write
-from gaugan_sdk.contract import DEFAULT_BATCH, REFERENCE, STYLE_SIZE, GraphVariant, Range, Shapes
+from gaugan_sdk.contract import CPU_ONLY_GRAPHS, DEFAULT_BATCH, REFERENCE, STYLE_SIZE, GraphVariant, Range, Shapes
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
 
@@ -57,8 +57,9 @@ def export_encoder(encoder: ConvEncoder, path: str | Path, batch: Range = DEFAUL
 
 
 def save_onnx(model: onnx.ModelProto, path: str | Path, meta: ArtifactMetadata) -> None:
-    """Set metadata_props, check the op types, write atomically (external data only past protobuf's 2 GB)."""
-    unsupported = unsupported_ops(model)
+    """Set metadata_props, check the op types (graphs for TensorRT too: not the CPU-only sparse graph), write
+    atomically (external data only past protobuf's 2 GB)."""
+    unsupported = unsupported_ops(model) if meta.graph not in CPU_ONLY_GRAPHS else set()
     if unsupported:
         raise RuntimeError(f"the exported graph uses ops the TensorRT ONNX parser does not support: "
                            f"{', '.join(sorted(unsupported))}")
@@ -76,6 +77,38 @@ def unsupported_ops(model: onnx.ModelProto) -> set[str]:
     return ops - TRT_PARSER_OPS
 
 
+def localize_branch_initializers(model: onnx.ModelProto) -> int:
+    """Move each initializer that only an If branch reads into that branch (a subgraph may hold its own
+    initializers). The exporter leaves them in the main graph, read from the outer scope, where ONNX Runtime's
+    layout optimizer does not look: the convs inside a branch then miss its NCHWc kernels. Returns the count
+    moved."""
+    initializers = {t.name: t for t in model.graph.initializer}
+    readers: dict[str, set[int]] = {}
+    graphs = {id(model.graph): model.graph}
+
+    def walk(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            for name in node.input:
+                if name in initializers:
+                    readers.setdefault(name, set()).add(id(graph))
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                    graphs[id(sub)] = sub
+                    walk(sub)
+
+    walk(model.graph)
+    outputs = {o.name for o in model.graph.output}
+    moved = [name for name, where in readers.items()
+             if len(where) == 1 and id(model.graph) not in where and name not in outputs]
+    for name in moved:
+        (where,) = readers[name]
+        graphs[where].initializer.append(initializers[name])
+    keep = [t for t in model.graph.initializer if t.name not in set(moved)]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    return len(moved)
+
+
 # ------------------------------------------------------------------------------------------------ internals
 def _export(spec: TraceSpec) -> onnx.ModelProto:
     """torch.onnx.export (dynamo), quiet: verbose=False keeps its progress lines off the console, and its
@@ -91,4 +124,6 @@ def _export(spec: TraceSpec) -> onnx.ModelProto:
                                         output_names=spec.output_names)
     finally:
         logger.setLevel(level)
-    return program.model_proto
+    model = program.model_proto
+    localize_branch_initializers(model)
+    return model

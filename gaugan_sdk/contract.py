@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = [
     "LABEL", "INSTANCE", "Z", "IMAGE", "STYLE", "MU", "LOGVAR", "BATCH", "HEIGHT", "WIDTH", "STYLE_HEIGHT",
-    "STYLE_WIDTH", "LABEL_BATCH", "ROLES", "GRAPHS", "MASK_CONVS", "GraphVariant", "REFERENCE", "broadcasts_label", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
+    "STYLE_WIDTH", "LABEL_BATCH", "ROLES", "GRAPHS", "IDS_GRAPHS", "CPU_ONLY_GRAPHS", "MASK_CONVS", "GraphVariant", "REFERENCE", "broadcasts_label", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
     "UNBOUNDED_BATCH", "Range", "Shapes", "TensorSpec", "dim_ranges", "generator_io", "encoder_io",
     "spec_from_runtime", "role_of"
 ]
@@ -34,7 +34,9 @@ BATCH, HEIGHT, WIDTH = "batch", "height", "width"
 STYLE_HEIGHT, STYLE_WIDTH = "style_height", "style_width"
 LABEL_BATCH = "label_batch"  # the mask batch of a broadcasting graph: 1 (one mask for N styles) or the batch
 ROLES = ("generator", "encoder")
-GRAPHS = ("fast", "reference")  # the exact restructurings a generator is exported as (DESIGN.md 3b)
+GRAPHS = ("fast", "reference", "sparse")  # the exact restructurings a generator is exported as (DESIGN.md 3b)
+IDS_GRAPHS = ("fast", "sparse")  # the restructured graphs (models.fast): ids-level mask branch, one mask for N styles
+CPU_ONLY_GRAPHS = ("sparse",)  # data-dependent shapes (the band): ONNX Runtime on the CPU, not TensorRT or .pt2
 MASK_CONVS = ("conv", "lookup")  # the fast graph's first mask conv: a conv of the one-hot, or a table lookup
 
 
@@ -145,7 +147,9 @@ def dim_ranges(role: str, batch: Range, height: Range, width: Range) -> dict[str
 class GraphVariant:
     """Which exact restructuring of the reference a generator graph is: "reference", or "fast" with its first
     mask conv as a conv or a lookup, and its convs `fused` (a block's mask convs as one, gamma|beta as one, split
-    after: GPUs) or one each (CPU providers, where a split is a copy)."""
+    after: GPUs) or one each (CPU providers, where a split is a copy); or "sparse": the fast graph with the
+    modulation computed densely only near class boundaries (models.sparse), its dense fallback the fast one of
+    that mask conv and fusion."""
 
     graph: str = "reference"
     mask_conv: str | None = None  # fast: "conv" (default) or "lookup"
@@ -166,26 +170,27 @@ class GraphVariant:
     @property
     def label(self) -> str:
         """"reference", "fast:conv", "fast:lookup+fused", ... (what `parse` reads)."""
-        return self.graph if self.graph == "reference" else f"fast:{self.mask_conv}{'+fused' if self.fused else ''}"
+        return self.graph if self.graph == "reference" else \
+            f"{self.graph}:{self.mask_conv}{'+fused' if self.fused else ''}"
 
     @classmethod
     def parse(cls, text: str) -> GraphVariant:
         graph, _, rest = text.partition(":")
         mask_conv, plus, fused = rest.partition("+")
-        if graph != "fast" or (plus and fused != "fused"):
+        if graph not in IDS_GRAPHS or (plus and fused != "fused"):
             if text == "reference":
                 return cls()
-            raise ValueError(f"graph variant {text!r}; accepted: reference, fast:conv, fast:lookup, each fast one "
-                             f"with +fused")
-        return cls("fast", mask_conv or "conv", bool(plus))
+            raise ValueError(f"graph variant {text!r}; accepted: reference, fast:conv, fast:lookup, sparse:conv, "
+                             f"sparse:lookup, each of the last four with +fused")
+        return cls(graph, mask_conv or "conv", bool(plus))
 
 
 REFERENCE = GraphVariant()
 
 
 def broadcasts_label(cfg, graph: str) -> bool:
-    """Whether a generator graph takes one mask for N styles: the fast graph of a style model."""
-    return graph == "fast" and cfg.use_vae
+    """Whether a generator graph takes one mask for N styles: the fast (or sparse) graph of a style model."""
+    return graph in IDS_GRAPHS and cfg.use_vae
 
 
 # --------------------------------------------------------------------------------------------- tensors

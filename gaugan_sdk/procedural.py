@@ -17,7 +17,7 @@ import numpy as np
 
 from .labels import LabelSet
 
-__all__ = ["scene_ids", "scene_layout", "scene_batch", "scene_sample", "render_scene", "Appearance", "SceneOracle"]
+__all__ = ["scene_ids", "scene_layout", "scene_batch", "mask_batch", "MASK_KINDS", "blocky_labels", "scene_sample", "render_scene", "Appearance", "SceneOracle"]
 
 # scene class -> candidate class names in label sets, first match wins; no match: the element is not drawn
 SCENE_CLASSES: dict[str, tuple[str, ...]] = {
@@ -112,6 +112,39 @@ def scene_batch(seed: int, count: int, height: int, width: int, labels: LabelSet
     """`count` scenes from consecutive seeds: label ids (N, H, W) uint8 and instance ids (N, H, W) int32."""
     pairs = [scene_layout(seed + i, height, width, labels) for i in range(count)]
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+MASK_KINDS = ("scenes", "blocky", "one-class", "noise")  # what the sparse graph is measured and tested on
+
+
+def blocky_labels(rng: np.random.Generator, count: int, height: int, width: int, classes: int,
+                  block: int = 8) -> np.ndarray:
+    """Random label ids 0..classes-1 constant on block x block squares (N, H, W) uint8: the tests' maps."""
+    coarse = rng.integers(0, classes, size=(count, height // block, width // block))
+    return coarse.repeat(block, axis=1).repeat(block, axis=2).astype(np.uint8)
+
+
+def mask_batch(kind: str, seed: int, count: int, height: int, width: int,
+               labels: LabelSet) -> tuple[np.ndarray, np.ndarray]:
+    """`count` maps of one kind, label ids (N, H, W) uint8 and instance ids (N, H, W) int32: "scenes"
+    (scene_batch), "blocky" (8-pixel squares of random classes, instances in 16-pixel squares), "one-class"
+    (one random class everywhere, one instance: no boundary but the border), "noise" (a random class per pixel,
+    each pixel its own instance: all boundary)."""
+    if kind == "scenes":
+        return scene_batch(seed, count, height, width, labels)
+    if kind not in MASK_KINDS:
+        raise ValueError(f"mask kind {kind!r}; accepted: {', '.join(MASK_KINDS)}")
+    rng = np.random.default_rng(seed)
+    classes = len(labels)
+    if kind == "blocky":
+        label = blocky_labels(rng, count, height, width, classes)
+        objects = blocky_labels(rng, count, height, width, 3, block=16)
+        return label, label.astype(np.int32) * 1000 + objects
+    if kind == "one-class":
+        label = np.broadcast_to(rng.integers(0, classes, (count, 1, 1)), (count, height, width)).astype(np.uint8)
+        return label, np.zeros((count, height, width), np.int32)
+    label = rng.integers(0, classes, (count, height, width)).astype(np.uint8)
+    return label, np.arange(count * height * width, dtype=np.int32).reshape(count, height, width)
 
 
 # ---------------------------------------------------------------------------------------------- appearance

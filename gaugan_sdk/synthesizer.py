@@ -26,7 +26,7 @@ import numpy as np
 
 from .backends import Backend
 from .config import GeneratorConfig
-from .contract import INSTANCE, LABEL, STYLE, Z
+from .contract import CPU_ONLY_GRAPHS, INSTANCE, LABEL, STYLE, Z
 from .cpu import resolve_int8_mode
 from .imaging import image_to_uint8
 from .inputs import (MAX_PIXELS, check_count, check_pixels, instance_int32, resize_bilinear_uint8, resize_nearest,
@@ -305,7 +305,11 @@ class Synthesizer:
         backend = self._backend(path, None)
         props = backend.metadata_props()
         if any(key.startswith(PROPS_PREFIX) for key in props):
-            return backend, ArtifactMetadata.from_props(props, f"{path} metadata_props")
+            meta = ArtifactMetadata.from_props(props, f"{path} metadata_props")
+            if meta.graph in CPU_ONLY_GRAPHS and backend.device != "cpu":  # opened before its graph was known
+                backend.close()
+                backend = self._backend(path, meta)
+            return backend, meta
         try:
             meta = backend.io_metadata(path.name)
         except ValueError:
@@ -323,7 +327,14 @@ class Synthesizer:
         if kind is ONNX:
             from .backends.onnxruntime import OnnxRuntimeBackend, providers_for
 
-            providers = self._options["providers"] or providers_for(device)
+            requested = self._options["providers"]
+            if meta is not None and meta.graph in CPU_ONLY_GRAPHS:  # data-dependent shapes: the CPU provider
+                if device == "cuda" or (requested and requested[0] != "CPUExecutionProvider"):
+                    raise ValueError(f"{path.name} is a {meta.graph} graph, which runs on the CPU (ONNX Runtime's CPU "
+                                     f"provider); for a GPU, export the dense graph (gaugan-export --graph fast)")
+                providers = ["CPUExecutionProvider"]
+            else:
+                providers = requested or providers_for(device)
             return OnnxRuntimeBackend(path, providers, self._options["threads"], int8_mode=self._options["int8_mode"])
         if kind is PT2:
             from .backends.aoti import AOTIBackend

@@ -22,16 +22,16 @@ def tiny_config(preset: str = "cityscapes", **overrides):
 
 def random_labels(cfg, batch: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """Blocky random label maps (and instance maps when the model uses them) at the config's image size."""
+    from gaugan_sdk.procedural import blocky_labels
+
     rng = np.random.default_rng(seed)
     h, w = cfg.image_size
-    coarse = rng.integers(0, cfg.num_label_channels, size=(batch, h // 8, w // 8))
-    labels = coarse.repeat(8, axis=1).repeat(8, axis=2).astype(np.uint8)
+    labels = blocky_labels(rng, batch, h, w, cfg.num_label_channels)
     if cfg.contain_dontcare_label:
         labels[:, :4, :4] = 255
     instance = None
     if cfg.use_instance:
-        objects = rng.integers(0, 3, size=(batch, h // 16, w // 16)).repeat(16, axis=1).repeat(16, axis=2)
-        instance = labels.astype(np.int32) * 1000 + objects.astype(np.int32)
+        instance = labels.astype(np.int32) * 1000 + blocky_labels(rng, batch, h, w, 3, block=16)
     return labels, instance
 
 

@@ -33,25 +33,27 @@ from ..labels import DONTCARE_ID
 from .generator import SPADEGenerator
 from .semantics import instance_edges_tensor
 from .spade import LEAKY_SLOPE, SPADE, SPADEResnetBlock
+from .sparse import SparseMaps
 
 
 class FastGenerator(nn.Module):
     """label ids (N or 1, 1, H, W) [+ instance ids] [+ z (N, z_dim)] -> image (N, 3, H', W') in [-1, 1]."""
 
-    def __init__(self, generator: SPADEGenerator, mask_conv: str = "conv", fused: bool = True):
+    def __init__(self, generator: SPADEGenerator, mask_conv: str = "conv", fused: bool = True, sparse: bool = False):
         """`fused`: a block's mask convs as one conv, and gamma|beta as one conv per SPADE, split after (for
         GPUs: larger GEMMs, free slices); unfused: one conv each, no split (for CPU providers, where a split
-        costs a copy and layout reorders)."""
+        costs a copy and layout reorders). `sparse`: the modulation maps computed densely only near boundaries
+        (`models.sparse`; the dense form, with this mask conv, where the band is crowded)."""
         super().__init__()
         if mask_conv not in MASK_CONVS:
             raise ValueError(f"mask_conv={mask_conv!r}; accepted: {', '.join(MASK_CONVS)}")
         if generator.training:
             raise ValueError("the fast graph is built from an eval-mode generator (fold_for_inference)")
         cfg = generator.cfg
-        self.cfg, self.mask_conv, self.sh, self.sw = cfg, mask_conv, generator.sh, generator.sw
+        self.cfg, self.mask_conv, self.sh, self.sw, self.sparse = cfg, mask_conv, generator.sh, generator.sw, sparse
         self.fc = generator.fc  # the stem (a Linear of z, or a conv of the mask at the latent grid)
         # style models take one mask for N styles: their mask branch broadcasts over the batch
-        self.blocks = nn.ModuleList(FastBlock(b, cfg, mask_conv, broadcast=cfg.use_vae, fused=fused)
+        self.blocks = nn.ModuleList(FastBlock(b, cfg, mask_conv, broadcast=cfg.use_vae, fused=fused, sparse=sparse)
                                     for b in _blocks(generator))
         self.conv_img = generator.conv_img
 
@@ -60,8 +62,10 @@ class FastGenerator(nn.Module):
         cfg = self.cfg
         sh, sw = latent_size or (self.sh, self.sw)
         sizes = [(sh * 2 ** k, sw * 2 ** k) for k in range(cfg.num_up_layers + 1)]
-        # the one-hot where a conv reads it: every level for the conv form, the stem's level for a mask stem
-        hot = set(range(len(sizes))) if self.mask_conv == "conv" else set() if cfg.use_vae else {0}
+        # the one-hot where a conv reads it: every level for the conv form (sparse: built where a block runs
+        # dense), the stem's level for a mask stem
+        dense_hot = self.mask_conv == "conv" and not self.sparse
+        hot = set(range(len(sizes))) if dense_hot else set() if cfg.use_vae else {0}
         levels = mask_levels(label, instance, cfg, sizes, hot, self.conv_img.weight.dtype)
         x = self.fc(z).view(-1, 16 * cfg.ngf, self.sh, self.sw) if cfg.use_vae else self.fc(levels[0].one_hot)
         previous = 0
@@ -97,17 +101,21 @@ def mask_levels(label: torch.Tensor, instance: torch.Tensor | None, cfg: Generat
     # the one-hot map selects: the same op on the same grid.
     ids = label.to(torch.float32)
     edges = instance_edges_tensor(instance).to(dtype) if cfg.use_instance else None
-    channels = torch.arange(cfg.num_label_channels, dtype=torch.float32, device=label.device).view(1, -1, 1, 1)
     levels = []
     for k, size in enumerate(sizes):
         level_ids = F.interpolate(ids, size=size, mode="nearest")
         level_edges = None if edges is None else F.interpolate(edges, size=size, mode="nearest")
-        hot = None
-        if k in one_hot:
-            hot = (level_ids == channels).to(dtype)
-            hot = hot if level_edges is None else torch.cat([hot, level_edges], dim=1)
-        levels.append(MaskLevel(level_ids.to(torch.int64), level_edges, hot))
+        level_ids = level_ids.to(torch.int64)
+        hot = one_hot_map(level_ids, level_edges, cfg.num_label_channels, dtype) if k in one_hot else None
+        levels.append(MaskLevel(level_ids, level_edges, hot))
     return levels
+
+
+def one_hot_map(ids: torch.Tensor, edges: torch.Tensor | None, classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """The one-hot map of int ids (N, 1, H, W) over `classes` channels in `dtype`, the edge map appended."""
+    channels = torch.arange(classes, dtype=ids.dtype, device=ids.device).view(1, -1, 1, 1)
+    hot = (ids == channels).to(dtype)
+    return hot if edges is None else torch.cat([hot, edges.to(dtype)], dim=1)
 
 
 class FastBlock(nn.Module):
@@ -115,12 +123,12 @@ class FastBlock(nn.Module):
     otherwise, and each SPADE as conv + multiply-add."""
 
     def __init__(self, block: SPADEResnetBlock, cfg: GeneratorConfig, mask_conv: str, broadcast: bool = False,
-                 fused: bool = True):
+                 fused: bool = True, sparse: bool = False):
         super().__init__()
         spades = [block.norm_0, block.norm_1] + ([block.norm_s] if block.learned_shortcut else [])
         shared = [s.mlp_shared[0] for s in spades]
         groups = [shared] if fused else [[c] for c in shared]  # convs computed as one
-        self.lookup = mask_conv == "lookup"
+        self.lookup, self.classes = mask_conv == "lookup", cfg.num_label_channels
         self.masks = nn.ModuleList(_mask_conv([c.weight for c in g], [c.bias for c in g], shared[0], cfg, mask_conv)
                                    for g in groups)
         self.hidden = shared[0].out_channels
@@ -133,15 +141,32 @@ class FastBlock(nn.Module):
         self.conv_0 = _conv_like(conv_0, conv_0.weight.detach(), bias - (0 if mean is None else mean.flatten()))
         self.conv_1 = block.conv_1
         self.conv_s = block.conv_s if block.learned_shortcut else None
+        self.sparse = SparseMaps([(c.weight.detach(), c.bias.detach()) for c in shared], [m.weights() for m in self.mods],
+                                 cfg.num_label_channels, cfg.use_instance) if sparse else None
 
     def forward(self, x: torch.Tensor, level: MaskLevel) -> torch.Tensor:
-        maps = [F.relu(m(level.ids, level.edges) if self.lookup else m(level.one_hot)) for m in self.masks]
-        hidden = maps if len(maps) == len(self.mods) else \
-            [maps[0][:, i * self.hidden:(i + 1) * self.hidden] for i in range(len(self.mods))]
-        x_s = self.conv_s(self.mods[2](x, hidden[2])) if self.learned_shortcut else x
-        dx = self.conv_0(F.leaky_relu(self.mods[0](x, hidden[0]), LEAKY_SLOPE))
-        dx = self.conv_1(F.leaky_relu(self.mods[1](dx, hidden[1]), LEAKY_SLOPE))
+        if self.sparse is not None:
+            return self.modulated(x, self.sparse(level.ids, level.edges, self.maps))
+        return self.modulated(x, self.maps(level.ids, level.edges, level.one_hot))
+
+    def modulated(self, x: torch.Tensor, maps: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The block's output given its modulation maps (A0, B0, A1, B1[, As, Bs])."""
+        ab = [maps[2 * i:2 * i + 2] for i in range(len(self.mods))]
+        x_s = self.conv_s(self.mods[2].apply(x, *ab[2])) if self.learned_shortcut else x
+        dx = self.conv_0(F.leaky_relu(self.mods[0].apply(x, *ab[0]), LEAKY_SLOPE))
+        dx = self.conv_1(F.leaky_relu(self.mods[1].apply(dx, *ab[1]), LEAKY_SLOPE))
         return x_s + dx
+
+    def maps(self, ids: torch.Tensor, edges: torch.Tensor | None = None,
+             one_hot: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """The modulation maps (A0, B0, A1, B1[, As, Bs]) computed densely; the one-hot is built from the ids where
+        a conv reads it and none is given."""
+        if not self.lookup and one_hot is None:
+            one_hot = one_hot_map(ids, edges, self.classes, self.mods[0].convs[0].weight.dtype)
+        hidden = [F.relu(m(ids, edges) if self.lookup else m(one_hot)) for m in self.masks]
+        if len(hidden) != len(self.mods):
+            hidden = [hidden[0][:, i * self.hidden:(i + 1) * self.hidden] for i in range(len(self.mods))]
+        return tuple(t for mod, h in zip(self.mods, hidden) for t in mod.maps(h))
 
 
 def _mask_conv(weights: list[torch.Tensor], biases: list[torch.Tensor], like: nn.Conv2d, cfg: GeneratorConfig,
@@ -187,12 +212,18 @@ class Modulation(nn.Module):
         mean, self.mean = self.mean, None
         return mean
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def maps(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A, B) from the hidden map."""
         if len(self.convs) == 1:
             ab = self.convs[0](h)
-            a, b = ab[:, :self.channels], ab[:, self.channels:]
-        else:
-            a, b = self.convs[0](h), self.convs[1](h)
+            return ab[:, :self.channels], ab[:, self.channels:]
+        return self.convs[0](h), self.convs[1](h)
+
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The [A; B] conv's weight (2C, hidden, k, k) and bias (2C), whether computed as one conv or two."""
+        return (torch.cat([c.weight.detach() for c in self.convs]), torch.cat([c.bias.detach() for c in self.convs]))
+
+    def apply(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         if self.norm is not None:
             x = self.norm(x)
         elif self.mean is not None:
