@@ -17,6 +17,9 @@ arithmetic and equal to the reference in fp32 up to rounding (tests/test_fast.py
   b + sum over the taps t of W[:, L(p + t), t]; taps in the zero padding add nothing (they read an all-zero
   row), and the instance-edge channel adds a 1-channel conv of the edge map. No multiply-accumulates, nine
   gathers of hidden-width rows per pixel instead; which form is faster depends on label count and hardware.
+- Boundary-sparse (`sparse=True`, models.sparse): the modulation maps are per-class constants inside regions, so
+  each block computes the dense hidden -> [A; B] conv only near class boundaries (dense where that is most of
+  its pixels).
 - One mask, N styles: the mask branch depends only on the mask. For style models the label batch may be 1
   with z of batch N: the mask branch runs once and its A, B broadcast over the N images.
 """
@@ -120,7 +123,8 @@ def one_hot_map(ids: torch.Tensor, edges: torch.Tensor | None, classes: int, dty
 
 class FastBlock(nn.Module):
     """A SPADEResnetBlock with its SPADE layers' mask convs as one conv (or lookup) when fused, one each
-    otherwise, and each SPADE as conv + multiply-add."""
+    otherwise, and each SPADE as conv + multiply-add; with `sparse`, the maps of that multiply-add computed by
+    `SparseMaps` (this block's dense `maps` where its band is crowded)."""
 
     def __init__(self, block: SPADEResnetBlock, cfg: GeneratorConfig, mask_conv: str, broadcast: bool = False,
                  fused: bool = True, sparse: bool = False):

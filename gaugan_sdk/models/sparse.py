@@ -82,8 +82,8 @@ class SparseMaps(nn.Module):
         super().__init__()
         threshold = DENSE_ABOVE if threshold is None else threshold
         if not 0 <= threshold <= 1:
-            raise ValueError(f"threshold={threshold}: a band fraction, 0..1")
-        self.classes, self.threshold, self.use_instance = classes, threshold, use_instance
+            raise ValueError(f"threshold={threshold!r}; accepted: a band fraction from 0 to 1")
+        self.classes, self.threshold = classes, threshold
         hidden = mask_convs[0][0].shape[0]
         self.hidden, self.channels = hidden, [w.shape[0] // 2 for w, _ in map_convs]
         # h on non-uniform pixels: nine tap tables of all layers side by side (rows: tap * (classes + 1) + class;
