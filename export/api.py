@@ -31,7 +31,7 @@ import numpy as np
 from gaugan_sdk._io import atomic_write
 from gaugan_sdk.inputs import check_count
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
-from gaugan_sdk.contract import CPU_ONLY_GRAPHS, GRAPHS, MASK_CONVS, REFERENCE, GraphVariant, Range, Shapes
+from gaugan_sdk.contract import CPU_ONLY_GRAPHS, GRAPHS, IDS_GRAPHS, MASK_CONVS, REFERENCE, GraphVariant, Range, Shapes
 from gaugan_sdk.kinds import EXPORT_FORMATS, ONNX, PT2, SUFFIXES, TENSORRT
 from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata, sidecar_path, write_sidecar
 
@@ -107,13 +107,16 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
     boundaries: fp32 ONNX for ONNX Runtime on the CPU) or "reference" (one op per reference op); mask_conv: the
     fast (or sparse graph's dense) first mask conv,
     "conv", "lookup" or "auto"; fused: its convs fused or not (None: by target). `fast_variant` gives the
-    target's choice. Both graphs are verified against the eager reference graph.
+    target's choice. Every graph is verified against the eager reference graph.
     triton_repo: also write a Triton model repository there, `triton_instances` instances per device, on
     `triton_device` "auto" (plans: the GPU; ONNX: Triton's GPUs, else its CPU), "gpu" or "cpu".
     verbose: print numbered progress lines (else say nothing; warnings arrive as Python warnings)."""
     kind, chosen = _export_kind(format, output)
-    if graph in CPU_ONLY_GRAPHS and format is None and kind is TENSORRT and chosen is None and output is None:
-        kind = ONNX  # TensorRT installed, no format or suffix given: the sparse graph is ONNX for the CPU
+    if graph in CPU_ONLY_GRAPHS and format is None:  # no format asked: the one this graph has
+        kind, chosen = ONNX, None
+    if graph in CPU_ONLY_GRAPHS and triton_device == "gpu":
+        raise ValueError(f"triton_device='gpu' with graph={graph!r}: the sparse graph runs on the CPU; accepted: "
+                         f"'cpu' or 'auto' (which places it on the CPU)")
     if graph in CPU_ONLY_GRAPHS and triton_device == "auto":
         triton_device = "cpu"
     if graph in CPU_ONLY_GRAPHS and (kind is not ONNX or precision != "fp32"):
@@ -188,7 +191,7 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
         encoder = ckpt.build_encoder() if ckpt.config.use_vae else None
         shapes = export_shapes(ckpt.config, batch, height, width, dynamic_size)
         variant = REFERENCE
-        if graph != "reference":
+        if graph in IDS_GRAPHS:
             default = fast_variant(ckpt.config, kind)
             variant = GraphVariant(graph, default.mask_conv if mask_conv == "auto" else mask_conv,
                                    default.fused if fused is None else fused)

@@ -27,7 +27,7 @@ import torch
 
 from gaugan_sdk.benchmark import p90
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
-from gaugan_sdk.contract import CPU_ONLY_GRAPHS, GraphVariant, Range, Shapes
+from gaugan_sdk.contract import CPU_ONLY_GRAPHS, VARIANT_NAMES, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
 from gaugan_sdk.metadata import PRECISIONS
@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     model_arguments(p)
     p.add_argument("--graphs", nargs="+", type=variant, default=[variant(v) for v in DEFAULT_VARIANTS],
-                   help=f"graph variants: reference, fast:conv, fast:lookup, sparse:conv, sparse:lookup, the last "
-                        f"four with +fused (default "
+                   help=f"graph variants: {', '.join(VARIANT_NAMES)}, each but reference with +fused (default "
                         f"{' '.join(DEFAULT_VARIANTS)})")
     p.add_argument("--engines", nargs="+", default=["fp32", "fp16", "int8"], choices=PRECISIONS)
     p.add_argument("--batch", type=int, default=1)

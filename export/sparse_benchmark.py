@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaugan_sdk.contract import GraphVariant, Range, Shapes
+from gaugan_sdk.contract import MASK_CONVS, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8
 from gaugan_sdk.kinds import ONNX
 from gaugan_sdk.labels import label_set_for
 from gaugan_sdk.models import GeneratorGraph
 from gaugan_sdk.models.fast import FastGenerator, block_levels, mask_levels
-from gaugan_sdk.models.sparse import band_masks
+from gaugan_sdk.models.sparse import TAPS, band_masks
 from gaugan_sdk.procedural import MASK_KINDS, mask_batch
 
 from .api import fast_variant
@@ -54,7 +54,7 @@ def band_report(module: FastGenerator, feeds: dict[str, np.ndarray]) -> list[dic
         maps = block.sparse
         mixed, band = band_masks(levels[k].ids, levels[k].edges)
         pixels, in_band, non_uniform = band.numel(), int(band.sum()), int(mixed.sum())
-        per_pixel = sum(9 * maps.hidden * 2 * c for c in maps.channels)  # the hidden -> [A; B] convs
+        per_pixel = sum(TAPS * maps.hidden * 2 * c for c in maps.channels)  # the hidden -> [A; B] convs
         masks = sum(m.weight.numel() if isinstance(m, torch.nn.Conv2d) else
                     (m.edge_weight.numel() if m.edge_weight is not None else 0) for m in block.masks)
         edges = maps.edge_taps.numel() if maps.edge_taps is not None else 0
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     model_arguments(p)
     p.add_argument("--kinds", nargs="+", default=list(MASK_KINDS), choices=MASK_KINDS)
-    p.add_argument("--mask-conv", choices=("auto", "conv", "lookup"), default="auto",
+    p.add_argument("--mask-conv", choices=("auto", *MASK_CONVS), default="auto",
                    help="both graphs' first mask conv (default: gaugan-export's CPU choice for the preset)")
     p.add_argument("--no-eager", dest="eager", action="store_false", help="skip eager PyTorch (slow at full size)")
     p.add_argument("--warmup", type=int, default=1)

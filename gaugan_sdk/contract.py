@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = [
     "LABEL", "INSTANCE", "Z", "IMAGE", "STYLE", "MU", "LOGVAR", "BATCH", "HEIGHT", "WIDTH", "STYLE_HEIGHT",
-    "STYLE_WIDTH", "LABEL_BATCH", "ROLES", "GRAPHS", "IDS_GRAPHS", "CPU_ONLY_GRAPHS", "MASK_CONVS", "GraphVariant", "REFERENCE", "broadcasts_label", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
+    "STYLE_WIDTH", "LABEL_BATCH", "ROLES", "GRAPHS", "IDS_GRAPHS", "CPU_ONLY_GRAPHS", "MASK_CONVS", "GraphVariant", "REFERENCE", "VARIANT_NAMES", "broadcasts_label", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
     "UNBOUNDED_BATCH", "Range", "Shapes", "TensorSpec", "dim_ranges", "generator_io", "encoder_io",
     "spec_from_runtime", "role_of"
 ]
@@ -34,8 +34,8 @@ BATCH, HEIGHT, WIDTH = "batch", "height", "width"
 STYLE_HEIGHT, STYLE_WIDTH = "style_height", "style_width"
 LABEL_BATCH = "label_batch"  # the mask batch of a broadcasting graph: 1 (one mask for N styles) or the batch
 ROLES = ("generator", "encoder")
-GRAPHS = ("fast", "reference", "sparse")  # the exact restructurings a generator is exported as (DESIGN.md 3b)
 IDS_GRAPHS = ("fast", "sparse")  # the restructured graphs (models.fast): ids-level mask branch, one mask for N styles
+GRAPHS = ("reference", *IDS_GRAPHS)  # the exact restructurings a generator is exported as (DESIGN.md 3b)
 CPU_ONLY_GRAPHS = ("sparse",)  # data-dependent shapes (the band): ONNX Runtime on the CPU, not TensorRT or .pt2
 MASK_CONVS = ("conv", "lookup")  # the fast graph's first mask conv: a conv of the one-hot, or a table lookup
 
@@ -180,12 +180,13 @@ class GraphVariant:
         if graph not in IDS_GRAPHS or (plus and fused != "fused"):
             if text == "reference":
                 return cls()
-            raise ValueError(f"graph variant {text!r}; accepted: reference, fast:conv, fast:lookup, sparse:conv, "
-                             f"sparse:lookup, each of the last four with +fused")
+            raise ValueError(f"graph variant {text!r}; accepted: {', '.join(VARIANT_NAMES)}, each but reference "
+                             f"with +fused")
         return cls(graph, mask_conv or "conv", bool(plus))
 
 
 REFERENCE = GraphVariant()
+VARIANT_NAMES = ("reference", *(f"{g}:{m}" for g in IDS_GRAPHS for m in MASK_CONVS))  # what `parse` reads (+fused)
 
 
 def broadcasts_label(cfg, graph: str) -> bool:

@@ -120,8 +120,8 @@ MASK_KINDS = ("scenes", "blocky", "one-class", "noise")  # what the sparse graph
 def blocky_labels(rng: np.random.Generator, count: int, height: int, width: int, classes: int,
                   block: int = 8) -> np.ndarray:
     """Random label ids 0..classes-1 constant on block x block squares (N, H, W) uint8: the tests' maps."""
-    coarse = rng.integers(0, classes, size=(count, height // block, width // block))
-    return coarse.repeat(block, axis=1).repeat(block, axis=2).astype(np.uint8)
+    coarse = rng.integers(0, classes, size=(count, -(-height // block), -(-width // block)))  # ceil: any size
+    return coarse.repeat(block, axis=1).repeat(block, axis=2)[:, :height, :width].astype(np.uint8)
 
 
 def mask_batch(kind: str, seed: int, count: int, height: int, width: int,

@@ -330,8 +330,11 @@ class Synthesizer:
             requested = self._options["providers"]
             if meta is not None and meta.graph in CPU_ONLY_GRAPHS:  # data-dependent shapes: the CPU provider
                 if device == "cuda" or (requested and requested[0] != "CPUExecutionProvider"):
-                    raise ValueError(f"{path.name} is a {meta.graph} graph, which runs on the CPU (ONNX Runtime's CPU "
-                                     f"provider); for a GPU, export the dense graph (gaugan-export --graph fast)")
+                    asked = f"device={device!r}" if device == "cuda" else f"providers={requested!r}"
+                    raise ValueError(f"{asked}: {path.name} is a {meta.graph} graph, which runs on the CPU (ONNX "
+                                     f"Runtime's CPU provider); accepted: device None or 'cpu', providers starting "
+                                     f"with CPUExecutionProvider. For a GPU, export the dense graph (gaugan-export "
+                                     f"--graph fast)")
                 providers = ["CPUExecutionProvider"]
             else:
                 providers = requested or providers_for(device)

@@ -144,7 +144,7 @@ def test_metadata_records_the_graph_and_reads_older_files(tmp_path):
     old = {k: v for k, v in data.items() if k not in ("graph", "mask_conv", "fused")} | {"schema_version": 1}
     legacy = ArtifactMetadata.from_dict(old)  # written before the graph was recorded: a reference graph
     assert legacy.variant == REFERENCE
-    with pytest.raises(ValueError, match="metadata graph='quick'; accepted: fast, reference"):
+    with pytest.raises(ValueError, match="metadata graph='quick'; accepted: reference, fast, sparse"):
         ArtifactMetadata.from_dict({**data, "graph": "quick"})
 
 

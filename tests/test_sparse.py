@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import tiny_config
 from export import export_checkpoint
+from export.sparse_benchmark import band_report
 from export.to_onnx import export_generator
 from export.verify import generator_feeds, onnx_runner
 from gaugan_sdk import Synthesizer
@@ -119,9 +120,9 @@ def test_sparse_tables_are_what_the_dense_branch_computes_inside_regions(monkeyp
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A tiny Cityscapes generator (instance edges, dontcare) exported as the sparse and the dense fast graph
-    through gaugan-export's API (verified against eager), with the default threshold: at this size the finest two
-    levels of procedural scenes run sparse, the coarser ones dense."""
+    """A tiny Cityscapes generator (instance edges) exported as the sparse and the dense fast graph through
+    gaugan-export's API (verified against eager), with the default threshold: at this size the finest levels of
+    procedural scenes and one-class maps run sparse, the coarser ones dense (dontcare: the eager tests, coco)."""
     folder = tmp_path_factory.mktemp("sparse")
     cfg = tiny_config("cityscapes")
     generator = realistic_generator(cfg)
@@ -144,6 +145,10 @@ def test_the_exported_sparse_graph_equals_the_dense_one_in_onnx_runtime(exported
     assert {"NonZero", "MatMul", "ScatterND", "Gather", "Conv"} <= branch_ops
     sparse_run, dense_run = onnx_runner(sparse_result.output), onnx_runner(dense_result.output)
     module = GeneratorGraph(generator, variant=meta.variant).eval()
+    taken = {kind: [b["sparse"] for b in band_report(module.generator, generator_feeds(meta, *mask_arrays(cfg, kind)))]
+             for kind in MASK_KINDS}
+    assert any(taken["scenes"]) and not all(taken["scenes"]) and any(taken["one-class"])  # both branches run
+    assert not any(taken["noise"])
     dense_module = GeneratorGraph(generator, variant=dense_result.metadata[0].variant).eval()
     for kind in MASK_KINDS:  # scenes and one-class: sparse and dense blocks; noise, blocky: dense blocks
         feeds = generator_feeds(meta, *mask_arrays(cfg, kind))
@@ -185,11 +190,51 @@ def test_a_sparse_artifact_runs_on_the_cpu_in_the_runtime_and_the_samples(export
     assert app.syn.generator.providers == ["CPUExecutionProvider"] and app.model_info()["backend"] == "onnxruntime"
 
 
+def test_a_sparse_file_opened_on_a_gpu_provider_is_reopened_on_the_cpu(exported, tmp_path, monkeypatch):
+    """No sidecar: the session opens on the best provider before the file's metadata says the graph is sparse;
+    where that was a GPU one, the runtime reopens it on the CPU provider."""
+    import gaugan_sdk.backends.onnxruntime as ort_backend
+
+    opened = []
+
+    class OnAGpu(ort_backend.OnnxRuntimeBackend):  # as if a GPU provider were installed and chosen by default
+        def __init__(self, path, providers=None, *args, **kwargs):
+            super().__init__(path, ["CPUExecutionProvider"], *args, **kwargs)
+            opened.append(providers)
+            if providers is None:
+                self.device = "cuda"
+
+    monkeypatch.setattr(ort_backend, "OnnxRuntimeBackend", OnAGpu)
+    copy = tmp_path / "no_sidecar.onnx"
+    copy.write_bytes(exported[2].output.read_bytes())
+    Synthesizer(copy)
+    assert opened == [None, ["CPUExecutionProvider"]]
+
+
 @pytest.mark.parametrize("fmt, precision", [("trt", "fp32"), ("pt2", "fp32"), ("onnx", "fp16"), ("onnx", "int8")])
 def test_export_refuses_the_sparse_graph_outside_fp32_onnx(tmp_path, fmt, precision):
     with pytest.raises(ValueError, match="fp32 ONNX for ONNX Runtime on the CPU.*graph='fast'"):
         export_checkpoint(tmp_path / "missing.pt", format=fmt, precision=precision, graph="sparse",
                           output=tmp_path / f"g.{ {'trt': 'plan', 'pt2': 'pt2'}.get(fmt, 'onnx') }", verbose=False)
+
+
+def test_export_of_the_sparse_graph_refuses_early_with_what_is_accepted(tmp_path):
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(ValueError, match=r"triton_device='gpu' with graph='sparse'.*accepted: 'cpu' or 'auto'"):
+        export_checkpoint(missing, graph="sparse", triton_repo=tmp_path / "repo", triton_device="gpu", verbose=False)
+    # no --format: the sparse graph's own (ONNX), whatever TensorRT is installed; a plan's suffix is refused
+    with pytest.raises(ValueError, match=r"must end in \.onnx for format 'onnx'"):
+        export_checkpoint(missing, graph="sparse", output=tmp_path / "g.plan", verbose=False)
+    cfg = tiny_config("cityscapes", spade_kernel_size=5)
+    with pytest.raises(ValueError, match="SPADE kernels of 3.*spade_kernel_size is 5: export the fast graph"):
+        GeneratorGraph(realistic_generator(cfg), variant=GraphVariant("sparse", "conv", False))
+
+
+def test_mask_kinds_take_any_size():
+    cfg = tiny_config("cityscapes")
+    for kind in MASK_KINDS:
+        labels, instances = mask_batch(kind, 1, 2, 36, 44, label_set_for(cfg))
+        assert labels.shape == instances.shape == (2, 36, 44) and labels.dtype == np.uint8, kind
 
 
 def test_sparse_variants_parse_and_label():

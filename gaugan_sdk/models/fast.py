@@ -145,6 +145,9 @@ class FastBlock(nn.Module):
         self.conv_0 = _conv_like(conv_0, conv_0.weight.detach(), bias - (0 if mean is None else mean.flatten()))
         self.conv_1 = block.conv_1
         self.conv_s = block.conv_s if block.learned_shortcut else None
+        if sparse and cfg.spade_kernel_size != 3:
+            raise ValueError(f"the sparse graph takes SPADE kernels of 3 (its band is two 3x3 windows wide); this "
+                             f"model's spade_kernel_size is {cfg.spade_kernel_size}: export the fast graph")
         self.sparse = SparseMaps([(c.weight.detach(), c.bias.detach()) for c in shared], [m.weights() for m in self.mods],
                                  cfg.num_label_channels, cfg.use_instance) if sparse else None
 
