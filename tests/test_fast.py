@@ -4,6 +4,7 @@ exported file and the runtime, its MACs counted from the ONNX, and what the meta
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -48,6 +49,19 @@ def inputs(cfg, batch=2, seed=0):
 FAST = [GraphVariant("fast", m, f) for m in ("conv", "lookup") for f in (True, False)]
 
 
+LIMITS: dict[tuple, float] = {}  # tolerance per layout of the eager test (deterministic weights and inputs)
+
+
+def tolerance(generator, label, instance, z) -> float:
+    """How far two exact restructurings may differ in float32: 1e-5, or twice the reference graph's own float32
+    error against float64 where the model amplifies rounding more (it depends on the CPU's kernels: AVX2-only
+    machines round differently from AVX-512 ones)."""
+    with torch.no_grad():
+        exact = copy.deepcopy(GeneratorGraph(generator)).double()(label, instance, None if z is None else z.double())
+        rounding = float((GeneratorGraph(generator)(label, instance, z).double() - exact).abs().max())
+    return max(1e-5, 2 * rounding)
+
+
 @pytest.mark.parametrize("variant", FAST, ids=lambda v: v.label)
 @pytest.mark.parametrize("preset, overrides", LAYOUTS + VARIANTS)
 def test_fast_graph_equals_the_reference_in_eager(preset, overrides, variant):
@@ -58,7 +72,9 @@ def test_fast_graph_equals_the_reference_in_eager(preset, overrides, variant):
         reference = GeneratorGraph(generator)(label, instance, z)
         fast = GeneratorGraph(generator, variant=variant)(label, instance, z)
     assert reference.abs().max() > 0.05 and reference.std() > 0.02  # an informative image
-    assert (fast - reference).abs().max() <= 1e-5, float((fast - reference).abs().max())
+    key = (preset, tuple(sorted(overrides.items())))  # one float64 run per layout, not per variant
+    limit = LIMITS[key] if key in LIMITS else LIMITS.setdefault(key, tolerance(generator, label, instance, z))
+    assert (fast - reference).abs().max() <= limit, (float((fast - reference).abs().max()), limit)
 
 
 def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(tmp_path):
@@ -95,8 +111,9 @@ def test_fast_onnx_equals_the_reference_onnx_and_its_macs_are_counted_from_the_f
         assert report.samples == len(label) + (2 if meta.broadcasts_label else 0)  # + one mask, two styles
         outputs[variant.label] = onnx_runner(path)(feeds)[0]
         macs[variant.label] = onnx_macs(path, {k: (1, *v.shape[1:]) for k, v in feeds.items()})["total"]
+    limit = tolerance(generator, label, instance, z)
     for variant in FAST[:3]:  # like for like: ONNX Runtime runs both graphs
-        assert np.abs(outputs[variant.label] - outputs["reference"]).max() <= 1e-5
+        assert np.abs(outputs[variant.label] - outputs["reference"]).max() <= limit
     counted = generator_macs(cfg)
     assert macs["reference"] == counted.total  # the file's count = the module's count
     assert macs["fast:conv+fused"] == macs["fast:conv"] == counted.total  # the same convs, fused or not
@@ -163,10 +180,12 @@ def test_fast_variant_by_target():
 @pytest.mark.parametrize("preset, overrides", LAYOUTS[:4])
 def test_full_size_fast_graph_is_exact(preset, overrides):
     """Random weights with recalibrated batch norm at the real geometry: fast (both mask convs) vs reference in
-    eager fp32, max |diff| <= 1e-5 and uint8 within 1 level on >= 99.99% of pixels."""
+    eager fp32, max |diff| <= 1e-5 (or twice the reference's own float32 error) and uint8 within 1 level on
+    >= 99.99% of pixels."""
     cfg = GeneratorConfig.preset(preset, **overrides)
     generator = realistic_generator(cfg)
     label, instance, z = inputs(cfg, batch=1, seed=3)
+    limit = tolerance(generator, label, instance, z)
     with torch.no_grad():
         reference = GeneratorGraph(generator)(label, instance, z)
         for variant in FAST:
@@ -175,7 +194,7 @@ def test_full_size_fast_graph_is_exact(preset, overrides):
             levels = np.abs(image_to_uint8(fast.numpy()).astype(int) - image_to_uint8(reference.numpy()).astype(int))
             print(f"{preset} {overrides} {variant.label}: max |diff| {diff:.2e}, uint8 within 1 level "
                   f"{100 * (levels <= 1).mean():.4f}%")
-            assert diff <= 1e-5 and (levels <= 1).mean() >= 0.9999
+            assert diff <= limit and (levels <= 1).mean() >= 0.9999
 
 
 @pytest.mark.slow
@@ -189,9 +208,10 @@ def test_full_size_fast_onnx_is_exact(preset, tmp_path):
         meta = export_generator(generator, tmp_path / "g.onnx", Shapes(Range(1, 1, 2)), variant=variant)
         feeds = generator_feeds(meta, label.numpy()[:, 0], None if instance is None else instance.numpy()[:, 0])
         out[variant.label] = onnx_runner(tmp_path / "g.onnx")(feeds)[0]
+    limit = tolerance(generator, label, instance, None)
     for variant in FAST:
         fast, reference = out[variant.label], out["reference"]
         levels = np.abs(image_to_uint8(fast).astype(int) - image_to_uint8(reference).astype(int))
         print(f"{preset} {variant.label} vs reference, both ONNX Runtime: max |diff| "
               f"{np.abs(fast - reference).max():.2e}, uint8 within 1 level {100 * (levels <= 1).mean():.4f}%")
-        assert np.abs(fast - reference).max() <= 1e-5 and (levels <= 1).mean() >= 0.9999
+        assert np.abs(fast - reference).max() <= limit and (levels <= 1).mean() >= 0.9999
