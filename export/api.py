@@ -112,12 +112,12 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
     `triton_device` "auto" (plans: the GPU; ONNX: Triton's GPUs, else its CPU), "gpu" or "cpu".
     verbose: print numbered progress lines (else say nothing; warnings arrive as Python warnings)."""
     kind, chosen = _export_kind(format, output)
-    if graph in CPU_ONLY_GRAPHS and format is None:  # no format asked: the one this graph has
-        kind, chosen = ONNX, None
-    if graph in CPU_ONLY_GRAPHS and triton_device == "gpu":
-        raise ValueError(f"triton_device='gpu' with graph={graph!r}: the sparse graph runs on the CPU; accepted: "
-                         f"'cpu' or 'auto' (which places it on the CPU)")
-    if graph in CPU_ONLY_GRAPHS and triton_device == "auto":
+    if graph in CPU_ONLY_GRAPHS:  # fp32 ONNX on the CPU, whatever else is installed
+        if format is None:  # no format asked: the one this graph has
+            kind, chosen = ONNX, None
+        if triton_device == "gpu":
+            raise ValueError(f"triton_device='gpu' with graph={graph!r}: the sparse graph runs on the CPU; "
+                             f"accepted: 'cpu' or 'auto' (which places it on the CPU)")
         triton_device = "cpu"
     if graph in CPU_ONLY_GRAPHS and (kind is not ONNX or precision != "fp32"):
         raise ValueError(f"graph={graph!r} is exported as fp32 ONNX for ONNX Runtime on the CPU (format 'onnx', "

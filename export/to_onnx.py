@@ -98,12 +98,12 @@ def localize_branch_initializers(model: onnx.ModelProto) -> int:
 
     walk(model.graph)
     outputs = {o.name for o in model.graph.output}
-    moved = [name for name, where in readers.items()
-             if len(where) == 1 and id(model.graph) not in where and name not in outputs]
+    moved = {name for name, where in readers.items()
+             if len(where) == 1 and id(model.graph) not in where and name not in outputs}
     for name in moved:
         (where,) = readers[name]
         graphs[where].initializer.append(initializers[name])
-    keep = [t for t in model.graph.initializer if t.name not in set(moved)]
+    keep = [t for t in model.graph.initializer if t.name not in moved]
     del model.graph.initializer[:]
     model.graph.initializer.extend(keep)
     return len(moved)
