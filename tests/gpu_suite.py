@@ -1,6 +1,7 @@
 """The GPU run: everything only a GPU can show, in one command, written to one folder as it goes.
 
-    PYTHONPATH=. python tests/gpu_suite.py docs/results/h100            # on a CUDA machine, about 8 minutes
+    bash tests/gpu_run.sh OUT                                           # the device call: gpu tests + this
+    PYTHONPATH=. python tests/gpu_suite.py OUT --budget 420             # on a CUDA machine, ends by the budget
     PYTHONPATH=. python tests/gpu_suite.py /tmp/suite --tiny            # any machine: tiny sizes, a rehearsal
 
 Steps (each one's rows are printed and saved before the next starts, so a run cut short keeps what it did;
@@ -8,17 +9,26 @@ a failing step is recorded with its error and the suite goes on):
   env        GPU, driver, torch / CUDA versions, and the dense fp16 / bf16 matmul peak measured here (8192^3),
              the reference for MFU
   inference  cityscapes 256x512 at real size (random weights, estimated batch norm), batch 1 / 8 / 16, CUDA
-             events: eager fp32, eager fp16, fp16 channels_last, fp16 CUDA graph, AOTInductor .pt2 fp16 / fp32,
-             for the reference and the fast graph; parity with eager fp32 (max |diff|, PSNR) and MFU =
-             2 x MACs x batch / time / peak; one mask with 8 styles (the fast graph's broadcast)
+             events: eager fp32, eager fp16, fp16 channels_last, fp16 CUDA graph, for the reference and the fast
+             graph; parity with eager fp32 of the reference graph (max |diff|, PSNR) and MFU = 2 x the reference
+             MACs x batch / time / peak (the fast graph does fewer MACs: its MFU is the effective one); one
+             mask with 8 styles (the fast graph's broadcast)
+  aot        AOTInductor .pt2 packages on CUDA, the same rows: fast fp16, reference fp16, fast fp32, reference
+             fp32, in that order; with --budget, a package is compiled only while AOT_RESERVE_S are left over
   runtime    Synthesizer on a CUDA .pt2 and on a checkpoint with device="cuda", device_output consumed by torch
              through __cuda_array_interface__ (zero-copy), and the TensorRT backend's cuda-python memory code
              (allocation, pinned host buffers, copies, stream sync, error checks) with a stand-in engine
   training   the cityscapes-size recipe on procedural scenes: fp32 / bf16 x channels_last (it/s, images/s,
              peak memory, losses finite); torchrun --nproc-per-node 1 (NCCL, SyncBatchNorm); a bf16 run of
-             --train-iters iterations with the oracle mIoU at the end
+             --train-iters iterations (fewer where --budget leaves less time, sized by the measured it/s) with
+             the oracle mIoU at the end
 
-Out: <out>/gpu_suite.json (every row, the environment, each step's status and time) and <out>/gpu_suite.md.
+--budget SECONDS: no step starts after it (env always runs); the slow items (a .pt2 compile, the training runs)
+are sized or skipped by the time left, and what was skipped is recorded with the reason, so the run ends inside
+the device tool's command limit with every result it measured.
+
+Out: <out>/gpu_suite.json (every row, the environment, each step's status and time, the issue's targets as
+measured) and <out>/gpu_suite.md.
 """
 
 from __future__ import annotations
@@ -53,7 +63,8 @@ from gaugan_sdk.procedural import scene_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = GraphVariant("fast", "conv", True)  # the GPU target's fast graph (export.fast_variant for TensorRT / CUDA)
-STEPS = ("env", "inference", "runtime", "training")
+STEPS = ("env", "inference", "aot", "runtime", "training")
+AOT_RESERVE_S = 180  # with --budget: what a .pt2 compile leaves to runtime (~50 s) and training (~100 s + learning)
 
 
 class Suite:
@@ -63,14 +74,39 @@ class Suite:
         self.out, self.args = out, args
         self.cuda = torch.cuda.is_available()
         self.device = torch.device("cuda" if self.cuda else "cpu")
-        self.results: dict = {"command": " ".join(sys.argv), "tiny": args.tiny, "steps": {}}
+        self.results: dict = {"command": " ".join(sys.argv), "tiny": args.tiny, "budget_s": args.budget, "steps": {}}
         self.peak_tflops: float | None = None
+        self.start = time.perf_counter()
+        self._model = None
+
+    def left(self) -> float:
+        """Seconds left of --budget (infinite without one)."""
+        return math.inf if self.args.budget is None else self.args.budget - (time.perf_counter() - self.start)
+
+    def model(self):
+        """The inference steps' generator, inputs and eager fp32 reference output, built once."""
+        if self._model is None:
+            cfg = model_config(self.args.tiny)
+            generator = random_generator(cfg)
+            batches = (1, 2) if self.args.tiny else (1, 8, 16)
+            label, instance = inputs(cfg, max(batches), self.device)
+            with torch.no_grad():
+                reference = GeneratorGraph(generator).eval().to(self.device)(label, instance).float()
+            flops = 2 * generator_macs(cfg).total  # per image, the reference graph's
+            self.results["gflop_per_image"] = flops / 1e9
+            self._model = generator, batches, label, instance, reference, flops
+        return self._model
 
     def step(self, name: str, fn) -> None:
         print(f"\n== {name}", flush=True)
         start = time.perf_counter()
         record = {"status": "ok", "rows": []}
         self.results["steps"][name] = record
+        if name != "env" and self.left() <= 0:
+            record |= {"status": "skipped: --budget spent", "seconds": 0.0}
+            print("  skipped: --budget spent", flush=True)
+            self.save()
+            return
         try:
             for row in fn():
                 record["rows"].append(row)
@@ -85,6 +121,7 @@ class Suite:
 
     def save(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
+        self.results["targets"] = targets(self.results)
         with atomic_write(self.out / "gpu_suite.json") as tmp:
             tmp.write_text(json.dumps(self.results, indent=2, default=str))
         with atomic_write(self.out / "gpu_suite.md") as tmp:
@@ -142,16 +179,9 @@ def inputs(cfg: GeneratorConfig, batch: int, device: torch.device, seed: int = 3
 
 
 def inference(suite: Suite):
-    args, device = suite.args, suite.device
-    cfg = model_config(args.tiny)
-    generator = random_generator(cfg)
-    batches = (1, 2) if args.tiny else (1, 8, 16)
-    label, instance = inputs(cfg, max(batches), device)
-    flops = 2 * generator_macs(cfg).total  # per image
-    with torch.no_grad():
-        reference = GeneratorGraph(generator).eval().to(device)(label, instance).float()
+    generator, batches, label, instance, reference, flops = suite.model()
     for variant in (REFERENCE, FAST):
-        graph = GeneratorGraph(generator, variant=variant).eval().to(device)
+        graph = GeneratorGraph(generator, variant=variant).eval().to(suite.device)
         modes = {"eager fp32": graph}
         if suite.cuda:
             half = copy.deepcopy(graph).half()
@@ -165,7 +195,6 @@ def inference(suite: Suite):
             for batch in batches:
                 run = _cuda_graph(modes["eager fp16"], label[:batch], instance[:batch])
                 yield _row(suite, variant.label, "eager fp16 CUDA graph", batch, run, reference[:batch], flops)
-    yield from _pt2_rows(suite, generator, label, instance, reference, batches, flops)
     yield from _styles_rows(suite)
 
 
@@ -202,26 +231,36 @@ def _cuda_graph(module, label: torch.Tensor, instance: torch.Tensor):
     return replay
 
 
-def _pt2_rows(suite: Suite, generator, label, instance, reference, batches, flops):
+def aot(suite: Suite):
+    """AOTInductor packages of both graphs: compiled on this device, timed and checked like the eager rows."""
     from export.to_pt2 import export_generator_pt2
 
-    packages = [(v, p) for v in (FAST, REFERENCE) for p in (("fp16", "fp32") if suite.cuda else ("fp32",))]
+    generator, batches, label, instance, reference, flops = suite.model()
+    precisions = ("fp16", "fp32") if suite.cuda else ("fp32",)
+    packages = [(v, p) for p in precisions for v in (FAST, REFERENCE)]
     if suite.args.tiny:
         packages = packages[:1]
+    last_compile_s = 45.0  # a guess for the first package; then the last one's measured time
     for variant, precision in packages:
+        mode = f"AOTInductor .pt2 {precision}"
+        spare = suite.left() - AOT_RESERVE_S
+        if spare < last_compile_s:
+            yield {"graph": variant.label, "mode": mode,
+                   "skipped": f"{suite.left():.0f} s left of --budget, {AOT_RESERVE_S} s kept for runtime + training"}
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "g.pt2"
             start = time.perf_counter()
             export_generator_pt2(generator, path, Shapes(Range(1, max(batches), max(batches))), precision=precision,
                                  device=suite.device.type, variant=variant)
-            compile_s = time.perf_counter() - start
+            last_compile_s = time.perf_counter() - start
             runner = torch._inductor.aoti_load_package(str(path))
             for batch in batches:
                 def call(b=batch, runner=runner):
                     return runner(label[:b], instance=instance[:b])
 
-                row = _row(suite, variant.label, f"AOTInductor .pt2 {precision}", batch, call, reference[:batch], flops)
-                yield {**row, "compile_s": compile_s}
+                row = _row(suite, variant.label, mode, batch, call, reference[:batch], flops)
+                yield {**row, "compile_s": last_compile_s}
 
 
 def _styles_rows(suite: Suite):
@@ -330,7 +369,9 @@ def training(suite: Suite):
         if suite.args.tiny else []
     batch = "2" if suite.args.tiny else "8"
     iters = ["--warmup", "1", "--iters", "2"] if suite.args.tiny else ["--warmup", "3", "--iters", "10"]
+    rates = {}
     for row in benchmark.main([*tiny, "--batch-size", batch, *iters, "--device", suite.device.type]):
+        rates[(row["precision"], row["channels_last"])] = row["it_per_s"]
         yield {"recipe": "cityscapes size" if not suite.args.tiny else "tiny", **row}
     model = tiny or ["--set", "crop_size=512", "--set", "aspect_ratio=2.0", "--set", "num_upsampling_layers=more"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -338,14 +379,19 @@ def training(suite: Suite):
                     *model, "--batch-size", batch, "--max-iters", "4" if suite.args.tiny else "20",
                     "--checkpoint-every", "1000", "--image-every", "0", "--eval-every", "0", "--device",
                     suite.device.type, "--outdir", str(Path(tmp) / "ddp")]
-        yield _subprocess_row("torchrun --nproc-per-node 1 (NCCL + SyncBatchNorm on CUDA, gloo on CPU)", torchrun)
-        iterations = suite.args.train_iters
+        yield _subprocess_row(suite, "torchrun --nproc-per-node 1 (NCCL + SyncBatchNorm on CUDA, gloo on CPU)",
+                              torchrun)
+        precision = ("bf16", True) if suite.cuda else ("fp32", False)
+        iterations = learning_iterations(suite.args.train_iters, suite.left(), rates[precision])
+        if iterations is None:
+            yield {"run": "learning run", "skipped": f"{suite.left():.0f} s left of --budget"}
+            return
         learn = [sys.executable, "-m", "training.train", *model, "--batch-size", batch, "--max-iters",
                  str(iterations), "--eval-every", str(iterations), "--checkpoint-every", str(iterations),
                  "--image-every", "0", "--device", suite.device.type, "--outdir", str(Path(tmp) / "learn")]
         if suite.cuda:
             learn += ["--precision", "bf16", "--channels-last"]
-        row = _subprocess_row(f"{iterations} iterations{' bf16 channels_last' if suite.cuda else ''}", learn)
+        row = _subprocess_row(suite, f"{iterations} iterations{' bf16 channels_last' if suite.cuda else ''}", learn)
         metrics = sorted((Path(tmp) / "learn").glob("*/metrics.jsonl"))
         if metrics:
             last = json.loads(metrics[0].read_text().splitlines()[-1])
@@ -353,9 +399,22 @@ def training(suite: Suite):
         yield row
 
 
-def _subprocess_row(what: str, command: list[str]) -> dict:
+LEARNING_OVERHEAD_S = 60  # the learning run's start (imports, data, cuDNN autotuning) and its final evaluation
+
+
+def learning_iterations(wanted: int, left_s: float, it_per_s: float) -> int | None:
+    """Iterations of the learning run: `wanted`, or what fits in the time left at the measured rate (80% of it,
+    after LEARNING_OVERHEAD_S); None when fewer than 20 would fit."""
+    fits = (left_s - LEARNING_OVERHEAD_S) * it_per_s * 0.8
+    if fits >= wanted:
+        return wanted
+    return int(fits) if fits >= 20 else None
+
+
+def _subprocess_row(suite: Suite, what: str, command: list[str]) -> dict:
     start = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600,
+    timeout = max(60.0, suite.left()) if suite.args.budget is not None else 3600.0
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
@@ -365,6 +424,42 @@ def _subprocess_row(what: str, command: list[str]) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- output
+def targets(results: dict) -> dict:
+    """The issue's targets as measured (None where a row is missing): batch 1 .pt2 fp16 >= 4x eager fp32 and
+    within 2x of the fp16 compute floor, >= 50% MFU at the largest batch, training bf16 >= 2x fp32 it/s."""
+    timed = [r for step in ("inference", "aot") for r in results["steps"].get(step, {}).get("rows", [])
+             if "median_ms" in r]
+
+    def best(batch: int, mode_prefix: str, graph: str | None = None) -> dict | None:
+        found = [r for r in timed if r["batch"] == batch and r["mode"].startswith(mode_prefix)
+                 and (graph is None or r["graph"] == graph)]
+        return min(found, key=lambda r: r["median_ms"]) if found else None
+
+    out: dict = {}
+    eager = best(1, "eager fp32", REFERENCE.label)
+    peak, gflop = results.get("env", {}).get("peak_tflops"), results.get("gflop_per_image")
+    for graph in (FAST.label, REFERENCE.label):
+        package = best(1, "AOTInductor .pt2 fp16", graph)
+        if package and eager:
+            out[f"batch 1 .pt2 fp16 {graph} vs eager fp32 (>= 4x)"] = eager["median_ms"] / package["median_ms"]
+        if package and peak and gflop:
+            floor_ms = gflop / peak  # GFLOP / TFLOP/s = ms
+            out[f"batch 1 .pt2 fp16 {graph} / fp16 compute floor (<= 2x)"] = package["median_ms"] / floor_ms
+    if timed:
+        largest = max(r["batch"] for r in timed)
+        top = max((r for r in timed if r["batch"] == largest and r.get("mfu") is not None),
+                  key=lambda r: r["mfu"], default=None)
+        if top:
+            out[f"batch {largest} best MFU (>= 0.5)"] = top["mfu"]
+            out[f"batch {largest} best MFU by"] = f"{top['graph']}, {top['mode']}"
+    rates = {(r["precision"], r["channels_last"]): r["it_per_s"]
+             for r in results["steps"].get("training", {}).get("rows", []) if "it_per_s" in r}
+    if ("fp32", False) in rates and any(p == "bf16" for p, _ in rates):
+        bf16 = max(v for (p, _), v in rates.items() if p == "bf16")
+        out["training bf16 (best layout) vs fp32 it/s (>= 2x)"] = bf16 / rates[("fp32", False)]
+    return out
+
+
 def _fmt(value) -> str:
     if isinstance(value, float):
         return "inf" if math.isinf(value) else f"{value:.4g}"
@@ -375,6 +470,9 @@ def markdown(results: dict) -> str:
     lines = [f"# GPU suite\n\n`{results['command']}`\n"]
     if "env" in results:
         lines.append(" | ".join(f"{k}: {_fmt(v)}" for k, v in results["env"].items()) + "\n")
+    if results.get("targets"):
+        lines += ["| target | measured |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in results["targets"].items()] + [""]
     for name, record in results["steps"].items():
         lines.append(f"## {name} ({record['status']}, {record.get('seconds', '...')} s)\n")
         groups: dict[tuple, list[dict]] = {}
@@ -396,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, help="untimed calls before each timing (default 3; tiny 1)")
     p.add_argument("--iters", type=int, help="timed calls per row (default 10; tiny 2)")
     p.add_argument("--train-iters", type=int, help="iterations of the learning run (default 300; tiny 4)")
+    p.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="the suite's time: no step starts after it, slow items are sized or skipped to end by it")
     args = p.parse_args(argv)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.tiny else 3)
     args.iters = args.iters if args.iters is not None else (2 if args.tiny else 10)
@@ -405,10 +505,10 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu_suite: no CUDA device here; pass --tiny for a rehearsal on this machine", file=sys.stderr)
         return 2
     torch.backends.cudnn.benchmark = True
-    steps = {"env": env, "inference": inference, "runtime": runtime, "training": training}
+    steps = {"env": env, "inference": inference, "aot": aot, "runtime": runtime, "training": training}
     for name in ["env", *[s for s in args.steps if s != "env"]]:  # env first: the peak MFU needs
         suite.step(name, lambda name=name: steps[name](suite))
-    failed = [n for n, r in suite.results["steps"].items() if r["status"] != "ok"]
+    failed = [n for n, r in suite.results["steps"].items() if r["status"].startswith("failed")]
     print(f"\nwrote {args.out / 'gpu_suite.json'} and {args.out / 'gpu_suite.md'}"
           f"{'; failed: ' + ', '.join(failed) if failed else ''}")
     return 1 if failed else 0

@@ -77,6 +77,22 @@ def test_fast_graph_equals_the_reference_in_eager(preset, overrides, variant):
     assert (fast - reference).abs().max() <= limit, (float((fast - reference).abs().max()), limit)
 
 
+@pytest.mark.parametrize("preset, overrides", [LAYOUTS[0], LAYOUTS[3], VARIANTS[0]])  # instances, VAE, IN
+def test_graphs_run_on_the_inputs_device_without_host_reads(preset, overrides):
+    """On the meta device, the stand-in for CUDA here: a tensor made on a fixed device inside forward, or a value
+    read back to the host (`.item()`, `.cpu()`: a sync, and an error under CUDA-graph capture), raises."""
+    from gaugan_sdk.models.generator import SPADEGenerator
+
+    cfg = tiny_config(preset, **overrides)
+    generator = SPADEGenerator(cfg).eval()  # the values do not matter on meta: no batch-norm estimation
+    label, instance, z = (None if t is None else t.to("meta") for t in inputs(cfg))
+    for variant in [REFERENCE, *FAST]:
+        graph = copy.deepcopy(GeneratorGraph(generator, variant=variant)).to("meta")
+        with torch.no_grad():
+            out = graph(label, instance, z)
+        assert out.device.type == "meta" and out.shape == (2, 3, *cfg.image_size), variant
+
+
 def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(tmp_path):
     cfg = tiny_config("cityscapes")
     generator = realistic_generator(cfg)
