@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 
 DATA = Path(__file__).parent / "data"
+# the label layouts every preset exercises: instance edges (cityscapes), dontcare (ade20k), plain (coco), each
+# with the style path where it differs
+LAYOUTS = [("cityscapes", {}), ("ade20k", {}), ("coco", {}), ("cityscapes", dict(use_vae=True)),
+           ("coco", dict(use_vae=True))]
 
 
 def tiny_config(preset: str = "cityscapes", **overrides):
@@ -33,6 +37,28 @@ def random_labels(cfg, batch: int = 2, seed: int = 0) -> tuple[np.ndarray, np.nd
     if cfg.use_instance:
         instance = labels.astype(np.int32) * 1000 + blocky_labels(rng, batch, h, w, 3, block=16)
     return labels, instance
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """One tiny fp32 ONNX per layout, batch 1..4 (opt 2), with its sidecar: {(preset, vae): (generator, path,
+    meta)}, exported once for the session (test_export, test_int8 and test_contract read them; none writes
+    beside them)."""
+    from export.to_onnx import export_generator
+    from gaugan_sdk.contract import Range, Shapes
+    from gaugan_sdk.metadata import write_sidecar
+    from test_models import realistic_generator
+
+    folder = tmp_path_factory.mktemp("layouts")
+    out = {}
+    for preset, overrides in LAYOUTS:
+        cfg = tiny_config(preset, **overrides)
+        generator = realistic_generator(cfg)
+        path = folder / f"{preset}{'_vae' if overrides else ''}.onnx"
+        meta = export_generator(generator, path, Shapes(Range(1, 2, 4)))
+        write_sidecar(path, meta)
+        out[(preset, bool(overrides))] = (generator, path, meta)
+    return out
 
 
 @pytest.fixture

@@ -9,18 +9,16 @@ import types
 
 import pytest
 
-from conftest import tiny_config
+from conftest import LAYOUTS, tiny_config
 from export.tensorrt import build_plan, trtexec_command
-from export.to_onnx import export_encoder, export_generator
+from export.to_onnx import export_encoder
 from export.triton import model_config
 from gaugan_sdk.contract import (STYLE_SIZE, Range, Shapes, TensorSpec, dim_ranges, encoder_io, generator_io,
                                  role_of, spec_from_runtime)
 from gaugan_sdk.kinds import EXPORT_FORMATS, FORMATS, KINDS, SUFFIXES, kind_of, kind_named
-from gaugan_sdk.metadata import ArtifactMetadata, metadata_from_io, read_sidecar, write_sidecar
+from gaugan_sdk.metadata import ArtifactMetadata, metadata_from_io, read_sidecar
 from test_models import realistic_generator
 
-LAYOUTS = [("cityscapes", {}), ("ade20k", {}), ("coco", {}), ("cityscapes", dict(use_vae=True)),
-           ("coco", dict(use_vae=True))]
 
 
 # ------------------------------------------------------------------------------ ranges and shapes
@@ -94,25 +92,12 @@ def test_runtime_reports_become_contract_specs():
 
 
 # ------------------------------------------------------------------------------ everything derives from it
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """One tiny ONNX per preset layout (and one style encoder), with their sidecars."""
-    folder = tmp_path_factory.mktemp("contract")
-    out = {}
-    for preset, overrides in LAYOUTS:
-        cfg = tiny_config(preset, **overrides)
-        path = folder / f"{preset}{'_vae' if overrides else ''}.onnx"
-        meta = export_generator(realistic_generator(cfg), path, Shapes(Range(1, 2, 4)))
-        write_sidecar(path, meta)
-        out[(preset, bool(overrides))] = (cfg, path, meta)
-    return out
-
-
 @pytest.mark.parametrize("preset, overrides", LAYOUTS)
 def test_sidecar_ort_io_trt_profile_and_triton_all_come_from_the_contract(exported, preset, overrides):
     from gaugan_sdk.backends.onnxruntime import OnnxRuntimeBackend
 
-    cfg, path, meta = exported[(preset, bool(overrides))]
+    generator, path, meta = exported[(preset, bool(overrides))]
+    cfg = generator.cfg
     shapes = Shapes(Range(1, 2, 4)).resolved(cfg)
     inputs, outputs = generator_io(cfg, shapes)
     sidecar = read_sidecar(path)
@@ -136,7 +121,7 @@ def test_sidecar_ort_io_trt_profile_and_triton_all_come_from_the_contract(export
 def test_tensorrt_builder_sets_the_contracts_profile(exported, tmp_path, monkeypatch):
     """build_plan against a recording stand-in for the tensorrt and cuda.bindings modules: the optimization
     profile it sets is the contract's min/opt/max of every input (the engine calls themselves are not run)."""
-    cfg, path, meta = exported[("cityscapes", True)]
+    _, path, meta = exported[("cityscapes", True)]
     calls = []
 
     class Recorder:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import random_labels, tiny_config
+from conftest import LAYOUTS, random_labels, tiny_config
 from export import export_checkpoint
 from export.calibration import calibration_masks
 from export.cli import main as export_main
@@ -34,8 +34,6 @@ from gaugan_sdk.models.semantics import semantics_tensor
 from gaugan_sdk.procedural import scene_batch
 from test_models import realistic_generator
 
-LAYOUTS = [("cityscapes", {}), ("ade20k", {}), ("coco", {}), ("cityscapes", dict(use_vae=True)),
-           ("coco", dict(use_vae=True))]
 
 
 # ------------------------------------------------------------------------------ in-graph semantics
@@ -85,19 +83,6 @@ def test_in_graph_semantics_equal_to_semantics_bit_for_bit(preset, tmp_path):
 
 
 # ------------------------------------------------------------------------------ ONNX fp32 / fp16
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """One fp32 export per label layout (with and without the style path), shared by the tests below."""
-    out = {}
-    for preset, overrides in LAYOUTS:
-        cfg = tiny_config(preset, **overrides)
-        generator = realistic_generator(cfg)
-        path = tmp_path_factory.mktemp("onnx") / f"{preset}.onnx"
-        meta = export_generator(generator, path, Shapes(batch=(1, 2, 4)))
-        out[(preset, bool(overrides))] = (generator, path, meta)
-    return out
-
-
 def feeds_for(meta, count=4, seed=0):
     labels, instances = random_labels(meta.config, batch=count, seed=seed)
     return generator_feeds(meta, labels, instances, seed)
@@ -149,8 +134,8 @@ def test_fp16_reaches_the_psnr_target(exported, preset, overrides, tmp_path):
     assert stats and all(initializers[name] == onnx.TensorProto.FLOAT for name in stats if name in initializers)
 
 
-@pytest.mark.parametrize("preset, overrides", [
-    ("cityscapes", {}), ("coco", dict(use_vae=True)),
+@pytest.mark.parametrize("preset, overrides", [  # cityscapes' package: test_synthesizer, test_export_api
+    pytest.param("cityscapes", {}, marks=pytest.mark.slow), ("coco", dict(use_vae=True)),
     pytest.param("ade20k", {}, marks=pytest.mark.slow), pytest.param("coco", {}, marks=pytest.mark.slow),
     pytest.param("cityscapes", dict(use_vae=True), marks=pytest.mark.slow),
 ])

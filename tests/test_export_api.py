@@ -50,6 +50,7 @@ def test_onnx_fp32_returns_what_it_wrote_and_leaves_global_state_alone(checkpoin
     assert torch_onnx.level == level
 
 
+@pytest.mark.slow  # the same exports through the CLI run by default (test_export's test_cli_*)
 def test_fp16_style_model_and_int8(checkpoints, tmp_path, capsys):
     result = export_checkpoint(checkpoints / "coco.pt", format="onnx", precision="fp16",
                                output=tmp_path / "coco.onnx", batch=4, calib_count=2)

@@ -93,14 +93,28 @@ def test_graphs_run_on_the_inputs_device_without_host_reads(preset, overrides):
         assert out.device.type == "meta" and out.shape == (2, 3, *cfg.image_size), variant
 
 
-def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(tmp_path):
-    cfg = tiny_config("cityscapes")
+def export_variants(cfg, folder) -> dict:
+    """The reference and every fast variant of one tiny generator as ONNX: {label: (path, meta)}."""
     generator = realistic_generator(cfg)
+    out = {}
+    for variant in (REFERENCE, *FAST):
+        path = folder / f"{variant.label.replace(':', '_').replace('+', '_')}.onnx"
+        out[variant.label] = path, export_generator(generator, path, Shapes(Range(1, 2, 4)), variant=variant)
+    return generator, out
+
+
+@pytest.fixture(scope="module")
+def cityscapes_variants(tmp_path_factory):
+    """A tiny Cityscapes generator (instance edges) as the reference and the four fast graphs, exported once."""
+    return export_variants(tiny_config("cityscapes"), tmp_path_factory.mktemp("variants"))
+
+
+def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(cityscapes_variants):
+    _, files = cityscapes_variants
     ops = {}
-    for variant in (REFERENCE, GraphVariant("fast", "conv", True), GraphVariant("fast", "conv", False)):
-        export_generator(generator, tmp_path / "g.onnx", variant=variant)
-        model = onnx.load(tmp_path / "g.onnx")
-        ops[variant.label] = [n.op_type for n in model.graph.node]
+    for label in ("reference", "fast:conv+fused", "fast:conv"):
+        model = onnx.load(files[label][0])
+        ops[label] = [n.op_type for n in model.graph.node]
         assert not unsupported_ops(model)
     assert "BatchNormalization" in ops["reference"]
     assert not any("BatchNormalization" in o for label, o in ops.items() if label != "reference")
@@ -111,31 +125,39 @@ def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(tmp_path
     assert splits["fast:conv"] == splits["reference"] < splits["fast:conv+fused"]  # one each: nothing to split
 
 
-@pytest.mark.parametrize("preset, overrides", [LAYOUTS[0], LAYOUTS[1], LAYOUTS[4]])  # instances, dontcare, VAE
-def test_fast_onnx_equals_the_reference_onnx_and_its_macs_are_counted_from_the_file(preset, overrides, tmp_path):
-    cfg = tiny_config(preset, **overrides)
-    generator = realistic_generator(cfg)
-    shapes = Shapes(Range(1, 2, 4))
+def check_fast_onnx(cfg, generator, files):
+    """Every fast file = the reference file in ONNX Runtime, each verified against eager; MACs from the files."""
     label, instance, z = inputs(cfg)
     macs, outputs = {}, {}
-    for variant in (REFERENCE, *FAST[:3]):
-        path = tmp_path / f"{variant.label.replace(':', '_').replace('+', '_')}.onnx"
-        meta = export_generator(generator, path, shapes, variant=variant)
+    for variant_label, (path, meta) in files.items():
+        assert meta.variant.label == variant_label
         feeds = {k: v.numpy() for k, v in zip(meta.input_names, (t for t in (label, instance, z) if t is not None))}
         report = verify_generator(onnx_runner(path), path.name, meta, generator, feeds)  # vs eager reference
         assert report.passed, report.summary()
         assert report.samples == len(label) + (2 if meta.broadcasts_label else 0)  # + one mask, two styles
-        outputs[variant.label] = onnx_runner(path)(feeds)[0]
-        macs[variant.label] = onnx_macs(path, {k: (1, *v.shape[1:]) for k, v in feeds.items()})["total"]
+        outputs[variant_label] = onnx_runner(path)(feeds)[0]
+        macs[variant_label] = onnx_macs(path, {k: (1, *v.shape[1:]) for k, v in feeds.items()})["total"]
     limit = tolerance(generator, label, instance, z)
-    for variant in FAST[:3]:  # like for like: ONNX Runtime runs both graphs
+    for variant in FAST:  # like for like: ONNX Runtime runs both graphs
         assert np.abs(outputs[variant.label] - outputs["reference"]).max() <= limit
     counted = generator_macs(cfg)
     assert macs["reference"] == counted.total  # the file's count = the module's count
     assert macs["fast:conv+fused"] == macs["fast:conv"] == counted.total  # the same convs, fused or not
     shared = counted.total_where(lambda name: ".mlp_shared" in name)
     edges = shared // cfg.semantic_nc if cfg.use_instance else 0  # the lookup keeps a 1-channel edge conv
-    assert macs["fast:lookup+fused"] == counted.total - shared + edges
+    assert macs["fast:lookup+fused"] == macs["fast:lookup"] == counted.total - shared + edges
+
+
+def test_fast_onnx_equals_the_reference_onnx_and_its_macs_are_counted_from_the_file(cityscapes_variants):
+    generator, files = cityscapes_variants
+    check_fast_onnx(generator.cfg, generator, files)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset, overrides", [LAYOUTS[1], LAYOUTS[4]])  # dontcare, VAE
+def test_fast_onnx_of_the_other_layouts(preset, overrides, tmp_path):
+    cfg = tiny_config(preset, **overrides)
+    check_fast_onnx(cfg, *export_variants(cfg, tmp_path))
 
 
 def test_one_mask_many_styles_through_the_file_and_the_runtime(tmp_path, monkeypatch):
@@ -167,9 +189,9 @@ def test_one_mask_many_styles_through_the_file_and_the_runtime(tmp_path, monkeyp
             syn.run(labels[0], style=np.zeros((2, 32, 32, 3), np.uint8), seed=[1, 2, 3])
 
 
-def test_metadata_records_the_graph_and_reads_older_files(tmp_path):
-    cfg = tiny_config("ade20k")
-    meta = export_generator(realistic_generator(cfg), tmp_path / "g.onnx", variant=GraphVariant.parse("fast:lookup"))
+def test_metadata_records_the_graph_and_reads_older_files(cityscapes_variants):
+    _, files = cityscapes_variants
+    _, meta = files["fast:lookup"]
     assert (meta.graph, meta.mask_conv, meta.fused) == ("fast", "lookup", False)
     assert meta.variant == GraphVariant("fast", "lookup", False) and meta.variant.label == "fast:lookup"
     data = json.loads(meta.to_json())

@@ -12,6 +12,7 @@ import onnx
 import pytest
 
 import gaugan_sdk.cpu as cpu
+from conftest import LAYOUTS
 import gaugan_sdk.synthesizer as synthesizer_module
 from export.calibration import INT8_MASKS
 from export.int8 import convert_int8
@@ -22,7 +23,6 @@ from gaugan_sdk import Synthesizer
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
 from gaugan_sdk.procedural import scene_batch
-from test_export import LAYOUTS, exported  # noqa: F401  (the shared fp32 exports, a fixture)
 
 TARGET = DEFAULT_GATES["int8"]["min_psnr"]
 AVX2_ONLY = frozenset({"fpu", "sse4_2", "avx", "avx2", "fma", "f16c"})
@@ -64,8 +64,9 @@ def calibration_feeds(meta, count=8, seed=0):
     return generator_feeds(meta, labels, instances)
 
 
-@pytest.mark.parametrize("preset, overrides", LAYOUTS)
-def test_int8_qdq_is_tensorrt_placed_and_reaches_the_target(exported, preset, overrides, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("preset, overrides", [  # coco + VAE covers the style path by default
+    *LAYOUTS[:3], pytest.param(*LAYOUTS[3], marks=pytest.mark.slow), LAYOUTS[4]])
+def test_int8_qdq_is_tensorrt_placed_and_reaches_the_target(exported, preset, overrides, tmp_path):
     generator, path, meta = exported[(preset, bool(overrides))]
     feeds = calibration_feeds(meta)
     measure = PsnrProbe(path, feeds, tmp_path)
@@ -102,7 +103,7 @@ def test_int8_qdq_is_tensorrt_placed_and_reaches_the_target(exported, preset, ov
     assert "ranges from the cache" in again.notes[0] and again.psnr_db == pytest.approx(report.psnr_db)
 
 
-def test_keep_in_float_is_exact_surgery(exported, tmp_path):  # noqa: F811
+def test_keep_in_float_is_exact_surgery(exported, tmp_path):
     """All convs taken back out of int8 in fp32 = the float model (no Q/DQ node left); in fp16 = fp16 quality."""
     _, path, meta = exported[("coco", True)]
     feeds = calibration_feeds(meta, count=4)
@@ -124,7 +125,7 @@ def test_keep_in_float_is_exact_surgery(exported, tmp_path):  # noqa: F811
         keep_in_float(model, weights, ["not_a_conv"])
 
 
-def test_sensitivity_search_keeps_the_worst_convs_in_fp16(exported, tmp_path):  # noqa: F811
+def test_sensitivity_search_keeps_the_worst_convs_in_fp16(exported, tmp_path):
     _, path, meta = exported[("cityscapes", False)]
     feeds = calibration_feeds(meta)
     measure = PsnrProbe(path, feeds, tmp_path)
@@ -152,7 +153,7 @@ def test_sensitivity_search_keeps_the_worst_convs_in_fp16(exported, tmp_path):  
 
 # ------------------------------------------------------------------------------ the runtime
 @pytest.fixture(scope="module")
-def int8_artifact(exported, tmp_path_factory):  # noqa: F811
+def int8_artifact(exported, tmp_path_factory):
     generator, path, meta = exported[("cityscapes", False)]
     folder = tmp_path_factory.mktemp("int8")
     feeds = calibration_feeds(meta)

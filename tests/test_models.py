@@ -337,6 +337,7 @@ def test_reparameterize():
     np.testing.assert_allclose(reparameterize(mu, logvar).shape, (2,))
 
 
+@pytest.mark.slow  # full size; the tiny models of every preset and mode run the same comparison by default
 @pytest.mark.parametrize("preset, use_vae", [
     ("cityscapes", False),
     pytest.param("ade20k", False, marks=pytest.mark.slow), pytest.param("coco", False, marks=pytest.mark.slow),
