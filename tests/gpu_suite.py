@@ -425,8 +425,9 @@ def _subprocess_row(suite: Suite, what: str, command: list[str]) -> dict:
 
 # ---------------------------------------------------------------------------------------------- output
 def targets(results: dict) -> dict:
-    """The issue's targets as measured (None where a row is missing): batch 1 .pt2 fp16 >= 4x eager fp32 and
-    within 2x of the fp16 compute floor, >= 50% MFU at the largest batch, training bf16 >= 2x fp32 it/s."""
+    """The issue's targets as measured (a target whose rows are missing is left out): batch 1 .pt2 fp16 >= 4x
+    eager fp32 and within 2x of the fp16 compute floor, >= 50% MFU at the largest batch, training bf16 >= 2x fp32
+    it/s."""
     timed = [r for step in ("inference", "aot") for r in results["steps"].get(step, {}).get("rows", [])
              if "median_ms" in r]
 
