@@ -42,8 +42,8 @@ def random_labels(cfg, batch: int = 2, seed: int = 0) -> tuple[np.ndarray, np.nd
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """One tiny fp32 ONNX per layout, batch 1..4 (opt 2), with its sidecar: {(preset, vae): (generator, path,
-    meta)}, exported once for the session (test_export, test_int8 and test_contract read them; none writes
-    beside them)."""
+    meta)}, exported once for the session (test_export, test_int8, test_contract and test_fast read them; none
+    writes beside them)."""
     from export.to_onnx import export_generator
     from gaugan_sdk.contract import Range, Shapes
     from gaugan_sdk.metadata import write_sidecar

@@ -20,7 +20,6 @@ from gaugan_sdk.metadata import ArtifactMetadata, metadata_from_io, read_sidecar
 from test_models import realistic_generator
 
 
-
 # ------------------------------------------------------------------------------ ranges and shapes
 def test_range_and_its_errors():
     assert Range.of(4) == Range(4, 4, 4) and not Range.of(4).dynamic

@@ -35,7 +35,6 @@ from gaugan_sdk.procedural import scene_batch
 from test_models import realistic_generator
 
 
-
 # ------------------------------------------------------------------------------ in-graph semantics
 class SemanticsOnly(torch.nn.Module):
     def __init__(self, cfg):

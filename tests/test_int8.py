@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 import pytest
 
-import gaugan_sdk.cpu as cpu
 from conftest import LAYOUTS
+import gaugan_sdk.cpu as cpu
 import gaugan_sdk.synthesizer as synthesizer_module
 from export.calibration import INT8_MASKS
 from export.int8 import convert_int8

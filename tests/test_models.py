@@ -338,11 +338,8 @@ def test_reparameterize():
 
 
 @pytest.mark.slow  # full size; the tiny models of every preset and mode run the same comparison by default
-@pytest.mark.parametrize("preset, use_vae", [
-    ("cityscapes", False),
-    pytest.param("ade20k", False, marks=pytest.mark.slow), pytest.param("coco", False, marks=pytest.mark.slow),
-    pytest.param("cityscapes", True, marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize("preset, use_vae", [("cityscapes", False), ("ade20k", False), ("coco", False),
+                                             ("cityscapes", True)])
 def test_full_size_generator_matches_the_functional_reference(preset, use_vae):
     """The real geometry (ngf 64, 1024 channels, 256x512 for cityscapes), random weights, batch 1."""
     cfg = GeneratorConfig.preset(preset, use_vae=use_vae)
