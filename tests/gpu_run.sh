@@ -13,7 +13,7 @@ total=${2:-540}
 shift $(($# < 2 ? $# : 2))
 mkdir -p "$out" && out=$(cd "$out" && pwd) || exit
 cd "$(dirname "$0")/.."
-export PYTHONPATH=. PYTHONUNBUFFERED=1
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1  # keeps a carried wheels folder (/tmp/site)
 python=${PYTHON:-python3}  # the GPU machine's python3 holds its torch
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || echo "gpu_run: nvidia-smi failed (see nvidia-smi.txt)"
 # the gpu-marked tests get at most a third of the time; the suite gets the rest but a margin for writing out
