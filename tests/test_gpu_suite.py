@@ -63,10 +63,11 @@ def test_targets_are_computed_from_the_rows():
     def row(graph, mode, batch, ms, mfu):
         return {"graph": graph, "mode": mode, "batch": batch, "median_ms": ms, "mfu": mfu}
 
+    styles = {"graph": "fast:conv+fused", "mode": "one mask x 8 styles (fp16)", "one_image_ms": 3.0}
     results = {"env": {"peak_tflops": 500.0}, "gflop_per_image": 562.6, "steps": {
-        "inference": {"rows": [row("reference", "eager fp32", 1, 40.0, 0.03), row("reference", "eager fp32", 16, 300.0, 0.06),
-                               row("fast:conv+fused", "eager fp16 CUDA graph", 16, 40.0, 0.45),
-                               {"graph": "fast:conv+fused", "mode": "one mask x 8 styles (fp16)", "one_image_ms": 3.0}]},
+        "inference": {"rows": [row("reference", "eager fp32", 1, 40.0, 0.03),
+                               row("reference", "eager fp32", 16, 300.0, 0.06),
+                               row("fast:conv+fused", "eager fp16 CUDA graph", 16, 40.0, 0.45), styles]},
         "aot": {"rows": [row("fast:conv+fused", "AOTInductor .pt2 fp16", 1, 4.0, 0.28),
                          row("fast:conv+fused", "AOTInductor .pt2 fp16", 16, 30.0, 0.6),
                          {"graph": "reference", "mode": "AOTInductor .pt2 fp16", "skipped": "budget"}]},
