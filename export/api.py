@@ -119,11 +119,11 @@ def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, prec
             raise ValueError(f"triton_device='gpu' with graph={graph!r}: the sparse graph runs on the CPU; "
                              f"accepted: 'cpu' or 'auto' (which places it on the CPU)")
         triton_device = "cpu"
-    if graph in CPU_ONLY_GRAPHS and (kind is not ONNX or precision != "fp32"):
-        raise ValueError(f"graph={graph!r} is exported as fp32 ONNX for ONNX Runtime on the CPU (format 'onnx', "
-                         f"precision 'fp32'; got format {kind.name!r}, precision {precision!r}): its band has a size "
-                         f"known only at run time, which TensorRT plans, .pt2 packages and the fp16 / int8 "
-                         f"conversions do not take; GPUs run the dense fast graph (graph='fast')")
+        if kind is not ONNX or precision != "fp32":
+            raise ValueError(f"graph={graph!r} is exported as fp32 ONNX for ONNX Runtime on the CPU (format 'onnx', "
+                             f"precision 'fp32'; got format {kind.name!r}, precision {precision!r}): its band has a "
+                             f"size known only at run time, which TensorRT plans, .pt2 packages and the fp16 / int8 "
+                             f"conversions do not take; GPUs run the dense fast graph (graph='fast')")
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}; accepted: {', '.join(PRECISIONS)}")
     if graph not in GRAPHS:

@@ -93,23 +93,22 @@ def test_graphs_run_on_the_inputs_device_without_host_reads(preset, overrides):
         assert out.device.type == "meta" and out.shape == (2, 3, *cfg.image_size), variant
 
 
-def export_variants(cfg, folder, reference=None) -> dict:
-    """The reference and three fast variants (both mask convs fused, the conv one unfused) of one tiny generator
-    as ONNX: {label: (path, meta)}; `reference`: an export of that generator's reference graph already made."""
-    generator = realistic_generator(cfg)
+def export_variants(generator, folder, reference=None) -> dict:
+    """The reference and three fast variants (both mask convs fused, the conv one unfused) of a tiny generator as
+    ONNX: {label: (path, meta)}; `reference`: an export of that generator's reference graph already made."""
     out = {"reference": reference} if reference else {}
     for variant in ([] if reference else [REFERENCE]) + FAST[:3]:
         path = folder / f"{variant.label.replace(':', '_').replace('+', '_')}.onnx"
         out[variant.label] = path, export_generator(generator, path, Shapes(Range(1, 2, 4)), variant=variant)
-    return generator, out
+    return out
 
 
 @pytest.fixture(scope="module")
 def cityscapes_variants(tmp_path_factory, exported):
     """A tiny Cityscapes generator (instance edges) as the reference (the session's export, conftest) and the
     fast graphs, exported once."""
-    _, path, meta = exported[("cityscapes", False)]
-    return export_variants(tiny_config("cityscapes"), tmp_path_factory.mktemp("variants"), (path, meta))
+    generator, path, meta = exported[("cityscapes", False)]
+    return generator, export_variants(generator, tmp_path_factory.mktemp("variants"), (path, meta))
 
 
 def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(cityscapes_variants):
@@ -128,8 +127,9 @@ def test_fast_graph_has_no_normalization_op_and_one_mask_conv_per_block(cityscap
     assert splits["fast:conv"] == splits["reference"] < splits["fast:conv+fused"]  # one each: nothing to split
 
 
-def check_fast_onnx(cfg, generator, files):
+def check_fast_onnx(generator, files):
     """Every fast file = the reference file in ONNX Runtime, each verified against eager; MACs from the files."""
+    cfg = generator.cfg
     label, instance, z = inputs(cfg)
     macs, outputs = {}, {}
     for variant_label, (path, meta) in files.items():
@@ -153,14 +153,14 @@ def check_fast_onnx(cfg, generator, files):
 
 def test_fast_onnx_equals_the_reference_onnx_and_its_macs_are_counted_from_the_file(cityscapes_variants):
     generator, files = cityscapes_variants
-    check_fast_onnx(generator.cfg, generator, files)
+    check_fast_onnx(generator, files)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset, overrides", [LAYOUTS[1], LAYOUTS[4]])  # dontcare, VAE
 def test_fast_onnx_of_the_other_layouts(preset, overrides, tmp_path):
-    cfg = tiny_config(preset, **overrides)
-    check_fast_onnx(cfg, *export_variants(cfg, tmp_path))
+    generator = realistic_generator(tiny_config(preset, **overrides))
+    check_fast_onnx(generator, export_variants(generator, tmp_path))
 
 
 def test_one_mask_many_styles_through_the_file_and_the_runtime(tmp_path, monkeypatch):
