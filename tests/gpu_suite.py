@@ -413,7 +413,7 @@ def learning_iterations(wanted: int, left_s: float, it_per_s: float) -> int | No
 
 def _subprocess_row(suite: Suite, what: str, command: list[str]) -> dict:
     start = time.perf_counter()
-    timeout = max(60.0, suite.left()) if suite.args.budget is not None else 3600.0
+    timeout = min(3600.0, max(60.0, suite.left()))  # the budget's time left, at least a minute
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     seconds = time.perf_counter() - start
