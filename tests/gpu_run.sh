@@ -10,6 +10,8 @@
 set -uo pipefail
 out=${1:?usage: bash tests/gpu_run.sh OUT [TOTAL_S [SUITE_ARGS...]]}
 total=${2:-540}
+[[ $total =~ ^[0-9]+$ ]] && ((total >= 60)) \
+    || { echo "gpu_run: TOTAL_S=$total; accepted: whole seconds, at least 60 (default 540)" >&2; exit 2; }
 shift $(($# < 2 ? $# : 2))
 mkdir -p "$out" && out=$(cd "$out" && pwd) || exit
 cd "$(dirname "$0")/.."

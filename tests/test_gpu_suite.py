@@ -41,6 +41,14 @@ def test_the_device_call_rehearses_on_the_cpu(tmp_path):
     assert "## env (ok" in (out / "gpu_suite.md").read_text()
 
 
+@pytest.mark.parametrize("total", ["abc", "5", "-1", "1.5"])
+def test_the_device_call_refuses_a_bad_total_and_writes_nothing(tmp_path, total):
+    proc = subprocess.run(["bash", str(ROOT / "tests" / "gpu_run.sh"), str(tmp_path / "out"), total],
+                          capture_output=True, text=True, timeout=60, env={**ENV, "PYTHON": sys.executable})
+    assert proc.returncode == 2 and f"TOTAL_S={total}; accepted: whole seconds, at least 60" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_spent_budget_skips_steps_and_says_so(tmp_path):
     results = run_suite(tmp_path, "--tiny", "--budget", "0", "--steps", "env", "aot", "training")
     steps = results["steps"]
