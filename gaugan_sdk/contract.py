@@ -1,5 +1,6 @@
-"""The exported-graph contract (DESIGN.md section 3), written once: what goes in and out of every ONNX,
-TensorRT, AOTInductor and checkpoint artifact, and over which shape ranges.
+"""The exported-graph contract (docs/design.md, "The contract"), written once: what goes in and out of every
+ONNX, TensorRT, AOTInductor, OpenVINO and checkpoint artifact, over which shape ranges, and which exact
+restructuring of the reference graph it computes (`GraphVariant`).
 
     generator   label    int32   (N, 1, H, W)   class ids; 255 = dontcare when the model has that channel
                 instance int32   (N, 1, H, W)   only when the model uses instance edges
@@ -9,9 +10,10 @@ TensorRT, AOTInductor and checkpoint artifact, and over which shape ranges.
              -> mu, logvar float32 (N, z_dim)
 
 Dynamic dimensions have names (`batch`, `height`, `width`, `style_height`, `style_width`) and a `Range`
-(min, opt, max) each. The fast graph of a style model takes one mask for N styles: its label and instance
-batch is `label_batch`, 1 or the batch of z (its range: 1 .. the batch's max). Tracing, verification, TensorRT optimization profiles and buffers, Triton configs,
-sidecars, `metadata_from_io` and the runtime all derive their IO from `generator_io` / `encoder_io` here.
+(min, opt, max) each, bounded by MAX_PIXELS for the largest call. The fast graph of a style model takes one
+mask for N styles: its label and instance batch is `label_batch`, 1 or the batch of z (its range: 1 .. the
+batch's max). Tracing, verification, TensorRT optimization profiles and buffers, Triton configs, sidecars,
+`metadata_from_io` and the runtime all derive their IO from `generator_io` / `encoder_io` here.
 Torch-free: the runtime imports it.
 """
 
@@ -22,9 +24,11 @@ from typing import Any
 
 __all__ = [
     "LABEL", "INSTANCE", "Z", "IMAGE", "STYLE", "MU", "LOGVAR", "BATCH", "HEIGHT", "WIDTH", "STYLE_HEIGHT",
-    "STYLE_WIDTH", "LABEL_BATCH", "ROLES", "GRAPHS", "IDS_GRAPHS", "CPU_ONLY_GRAPHS", "MASK_CONVS", "GraphVariant", "REFERENCE", "VARIANT_NAMES", "broadcasts_label", "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH",
-    "UNBOUNDED_BATCH", "Range", "Shapes", "TensorSpec", "dim_ranges", "generator_io", "encoder_io",
-    "spec_from_runtime", "role_of"
+    "STYLE_WIDTH", "LABEL_BATCH", "ROLES", "GraphKind", "GRAPH_KINDS", "GRAPHS", "IDS_GRAPHS", "CPU_ONLY_GRAPHS",
+    "MASK_CONVS", "DENSE_ABOVE", "LOOKUP_MIN_CHANNELS_CPU", "GraphVariant", "REFERENCE", "VARIANT_NAMES",
+    "GENERATOR_INPUTS", "ENCODER_INPUTS", "ENCODER_OUTPUTS", "STYLE_SIZE", "DEFAULT_BATCH", "UNBOUNDED_BATCH",
+    "MAX_PIXELS", "Range", "Shapes", "TensorSpec", "dim_ranges", "generator_io", "encoder_io", "spec_from_runtime",
+    "role_of"
 ]
 
 # --------------------------------------------------------------------------------------------- names
@@ -34,10 +38,6 @@ BATCH, HEIGHT, WIDTH = "batch", "height", "width"
 STYLE_HEIGHT, STYLE_WIDTH = "style_height", "style_width"
 LABEL_BATCH = "label_batch"  # the mask batch of a broadcasting graph: 1 (one mask for N styles) or the batch
 ROLES = ("generator", "encoder")
-IDS_GRAPHS = ("fast", "sparse")  # the restructured graphs (models.fast): ids-level mask branch, one mask for N styles
-GRAPHS = ("reference", *IDS_GRAPHS)  # the exact restructurings a generator is exported as (DESIGN.md 3b)
-CPU_ONLY_GRAPHS = ("sparse",)  # data-dependent shapes (the band): ONNX Runtime on the CPU, not TensorRT or .pt2
-MASK_CONVS = ("conv", "lookup")  # the fast graph's first mask conv: a conv of the one-hot, or a table lookup
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,10 @@ class Range:
 STYLE_SIZE = Range(16, 256, 2048)  # the side of the style images encoders take (resized in-graph to 256)
 DEFAULT_BATCH = Range(1, 1, 8)
 UNBOUNDED_BATCH = Range(1, 1, 64)  # where nothing sets a limit (checkpoints, ONNX without a range): chunks of 64
+# The most label-map pixels one call takes, all maps together: 8192 x 8192, a 192 MiB RGB result. The runtime's
+# default per run() (Synthesizer(max_pixels=...)) and the bound of an export's largest call (batch x H x W at
+# their maxima), so no artifact asks for buffers no machine has.
+MAX_PIXELS = 1 << 26
 
 
 # --------------------------------------------------------------------------------------------- shapes
@@ -114,6 +118,11 @@ class Shapes:
         fixed)."""
         h, w = cfg.image_size
         shapes = Shapes(self.batch, self.height or Range.fixed(h), self.width or Range.fixed(w))
+        largest = shapes.batch.max * shapes.height.max * shapes.width.max
+        if largest > MAX_PIXELS:
+            raise ValueError(f"batch {shapes.batch.max} x {shapes.height.max} x {shapes.width.max} pixels at the "
+                             f"ranges' maxima is {largest:,} pixels in one call; accepted: up to {MAX_PIXELS:,} "
+                             f"(8192 x 8192): lower the max batch or size")
         if shapes.follows_input(cfg):
             for name, values in ((HEIGHT, shapes.height), (WIDTH, shapes.width)):
                 bad = [v for v in values.to_list() if v % cfg.stride or v < 2 * cfg.stride]
@@ -144,54 +153,140 @@ def dim_ranges(role: str, batch: Range, height: Range, width: Range) -> dict[str
 
 
 @dataclass(frozen=True)
+class GraphKind:
+    """One exact restructuring of the reference graph, and what it asks of a format: the precisions and devices
+    it is exported for (None: any), and why it asks that (the refusal says so)."""
+
+    name: str
+    ids_level: bool  # its mask branch works on class ids (no one-hot input), one mask for N styles
+    precisions: tuple[str, ...] | None = None
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    why: str = ""
+
+
+GRAPH_KINDS = {g.name: g for g in (
+    GraphKind("reference", ids_level=False),
+    GraphKind("fast", ids_level=True),
+    GraphKind("sparse", ids_level=True, precisions=("fp32",), devices=("cpu",),
+              why="its band has a size known only at run time, which TensorRT plans, .pt2 packages and the fp16 / "
+                  "int8 conversions do not take; GPUs run the dense fast graph (graph='fast')"),
+)}
+GRAPHS = tuple(GRAPH_KINDS)  # the exact restructurings a generator is exported as
+IDS_GRAPHS = tuple(g.name for g in GRAPH_KINDS.values() if g.ids_level)  # models.fast: one mask for N styles
+CPU_ONLY_GRAPHS = tuple(g.name for g in GRAPH_KINDS.values() if g.devices == ("cpu",))
+MASK_CONVS = ("conv", "lookup")  # the fast graph's first mask conv: a conv of the one-hot, or a table lookup
+DENSE_ABOVE = 0.5  # the sparse graph's default: a block runs dense above this band fraction (export.sparse_benchmark
+# --sweep: sparse = dense at 50-56% band at every level on the 2-core CPU)
+# The fast graph on the CPU: the lookup pays from this many mask channels (conv wins at 36, lookup at 151 and
+# 184; python -m export.benchmark), and fused convs cost a split (a copy, layout reorders) there. On GPUs dense
+# convs run on tensor cores, gathers do not, and slices are free: conv, fused.
+LOOKUP_MIN_CHANNELS_CPU = 64
+
+
+@dataclass(frozen=True)
 class GraphVariant:
     """Which exact restructuring of the reference a generator graph is: "reference", or "fast" with its first
     mask conv as a conv or a lookup, and its convs `fused` (a block's mask convs as one, gamma|beta as one, split
     after: GPUs) or one each (CPU providers, where a split is a copy); or "sparse": the fast graph with the
-    modulation computed densely only near class boundaries (models.sparse), its dense fallback the fast one of
-    that mask conv and fusion."""
+    modulation computed densely only near class boundaries (models.sparse), a block running dense where its band
+    covers more than `dense_above` of its pixels (the dense form: the fast one of that mask conv and fusion).
+
+    The one home of the idea: parsed from text (`parse`, `label`), chosen per target (`for_target`), recorded in
+    the metadata (`to_dict` / `from_dict`) and handed to the graph module (models.FastGenerator)."""
 
     graph: str = "reference"
-    mask_conv: str | None = None  # fast: "conv" (default) or "lookup"
-    fused: bool | None = None  # fast: True (default) or False
+    mask_conv: str | None = None  # fast / sparse: "conv" (default) or "lookup"
+    fused: bool | None = None  # fast / sparse: True (default) or False
+    dense_above: float | None = None  # sparse: the band fraction above which a block runs dense (DENSE_ABOVE)
 
     def __post_init__(self) -> None:
         if self.graph not in GRAPHS:
             raise ValueError(f"graph={self.graph!r}; accepted: {', '.join(GRAPHS)}")
         if self.graph == "reference":
-            if self.mask_conv is not None or self.fused is not None:
-                raise ValueError("the reference graph has no mask-conv or fusion choice")
+            if (self.mask_conv, self.fused, self.dense_above) != (None, None, None):
+                raise ValueError("the reference graph has no mask-conv, fusion or sparsity choice")
             return
         object.__setattr__(self, "mask_conv", self.mask_conv or "conv")
-        object.__setattr__(self, "fused", True if self.fused is None else bool(self.fused))
         if self.mask_conv not in MASK_CONVS:
             raise ValueError(f"mask_conv={self.mask_conv!r}; accepted: {', '.join(MASK_CONVS)}")
+        if self.fused not in (None, True, False):
+            raise ValueError(f"fused={self.fused!r}; accepted: True, False or None (by target)")
+        object.__setattr__(self, "fused", True if self.fused is None else self.fused)
+        if self.graph != "sparse":
+            if self.dense_above is not None:
+                raise ValueError(f"dense_above={self.dense_above!r} is the sparse graph's threshold; the {self.graph} "
+                                 f"graph has none")
+            return
+        value = DENSE_ABOVE if self.dense_above is None else self.dense_above
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"dense_above={value!r}; accepted: a band fraction from 0 (always dense) to 1 (always "
+                             f"sparse), default {DENSE_ABOVE}")
+        object.__setattr__(self, "dense_above", float(value))
+
+    @property
+    def kind(self) -> GraphKind:
+        return GRAPH_KINDS[self.graph]
 
     @property
     def label(self) -> str:
-        """"reference", "fast:conv", "fast:lookup+fused", ... (what `parse` reads)."""
-        return self.graph if self.graph == "reference" else \
-            f"{self.graph}:{self.mask_conv}{'+fused' if self.fused else ''}"
+        """"reference", "fast:conv", "fast:lookup+fused", "sparse:conv@0.3", ... (what `parse` reads)."""
+        if self.graph == "reference":
+            return self.graph
+        threshold = f"@{self.dense_above:g}" if self.graph == "sparse" and self.dense_above != DENSE_ABOVE else ""
+        return f"{self.graph}:{self.mask_conv}{'+fused' if self.fused else ''}{threshold}"
 
     @classmethod
     def parse(cls, text: str) -> GraphVariant:
-        graph, _, rest = text.partition(":")
+        """A variant from its label: "reference", or GRAPH:MASK_CONV[+fused] with the sparse graph's threshold as
+        a suffix @FRACTION."""
+        head, at, threshold = text.partition("@")
+        graph, _, rest = head.partition(":")
         mask_conv, plus, fused = rest.partition("+")
-        if graph not in IDS_GRAPHS or (plus and fused != "fused"):
+        if graph not in IDS_GRAPHS or (plus and fused != "fused") or (at and graph != "sparse"):
             if text == "reference":
                 return cls()
             raise ValueError(f"graph variant {text!r}; accepted: {', '.join(VARIANT_NAMES)}, each but reference "
-                             f"with +fused")
-        return cls(graph, mask_conv or "conv", bool(plus))
+                             f"with +fused, the sparse ones with @FRACTION (its dense threshold)")
+        try:
+            dense_above = float(threshold) if at else None
+        except ValueError:
+            raise ValueError(f"graph variant {text!r}: the threshold after @ is a band fraction, e.g. "
+                             f"sparse:conv@0.5") from None
+        return cls(graph, mask_conv or "conv", bool(plus), dense_above)
+
+    @classmethod
+    def for_target(cls, graph: str, cfg, device: str, *, mask_conv: str = "auto", fused: bool | None = None,
+                   dense_above: float | None = None) -> GraphVariant:
+        """The variant of `graph` for a model `cfg` run on `device` ("cpu" or "cuda"); "auto" / None take the
+        target's choice: on GPUs the conv form, fused; on the CPU one conv each, the lookup from
+        LOOKUP_MIN_CHANNELS_CPU mask channels."""
+        if graph not in GRAPHS:
+            raise ValueError(f"graph={graph!r}; accepted: {', '.join(GRAPHS)}")
+        if graph == "reference":
+            return cls()
+        if mask_conv not in ("auto", *MASK_CONVS):
+            raise ValueError(f"mask_conv={mask_conv!r}; accepted: auto, {', '.join(MASK_CONVS)}")
+        gpu = device == "cuda"
+        if mask_conv == "auto":
+            mask_conv = "conv" if gpu or cfg.semantic_nc < LOOKUP_MIN_CHANNELS_CPU else "lookup"
+        return cls(graph, mask_conv, gpu if fused is None else fused, dense_above)
+
+    def broadcasts_label(self, cfg) -> bool:
+        """Whether the graph takes one mask for N styles: an ids-level graph of a style model."""
+        return self.kind.ids_level and cfg.use_vae
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"graph": self.graph, "mask_conv": self.mask_conv, "fused": self.fused, "dense_above": self.dense_above}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "graph variant") -> GraphVariant:
+        if not isinstance(data, dict) or set(data) - {"graph", "mask_conv", "fused", "dense_above"}:
+            raise ValueError(f"{where}: expected an object with graph, mask_conv, fused and dense_above, got {data!r}")
+        return cls(**data)
 
 
 REFERENCE = GraphVariant()
 VARIANT_NAMES = ("reference", *(f"{g}:{m}" for g in IDS_GRAPHS for m in MASK_CONVS))  # what `parse` reads (+fused)
-
-
-def broadcasts_label(cfg, graph: str) -> bool:
-    """Whether a generator graph takes one mask for N styles: the fast (or sparse) graph of a style model."""
-    return graph in IDS_GRAPHS and cfg.use_vae
 
 
 # --------------------------------------------------------------------------------------------- tensors
@@ -280,7 +375,7 @@ def generator_io(cfg, shapes: Shapes, uint8_output: bool = False,
     if graph not in GRAPHS:
         raise ValueError(f"graph={graph!r}; accepted: {', '.join(GRAPHS)}")
     ranges = dim_ranges("generator", shapes.batch, shapes.height, shapes.width)
-    broadcast = broadcasts_label(cfg, graph)
+    broadcast = GRAPH_KINDS[graph].ids_level and cfg.use_vae  # GraphVariant.broadcasts_label
     inputs = [_spec(LABEL, "int32", ranges, {"C": 1}, broadcast)]
     if cfg.use_instance:
         inputs.append(_spec(INSTANCE, "int32", ranges, {"C": 1}, broadcast))

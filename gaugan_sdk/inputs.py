@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-MAX_PIXELS = 1 << 26  # default per run() call, all maps together: 8192 x 8192, a 192 MiB RGB result
 _BLOCK_PIXELS = 1 << 18  # output pixels per block of the bilinear resize (3 MiB per float32 temporary)
 
 

@@ -21,19 +21,21 @@ from typing import Any
 from . import __version__
 from ._io import atomic_write, sha256_file
 from .config import GeneratorConfig
-from .contract import (BATCH, GRAPHS, HEIGHT, INSTANCE, LABEL, LABEL_BATCH, MASK_CONVS, ROLES, STYLE_HEIGHT,
-                       STYLE_SIZE, STYLE_WIDTH, UNBOUNDED_BATCH, WIDTH, Z, GraphVariant, Range, Shapes, TensorSpec,
-                       dim_ranges, role_of)
+from .contract import (BATCH, HEIGHT, INSTANCE, LABEL, LABEL_BATCH, ROLES, STYLE_HEIGHT, STYLE_SIZE, STYLE_WIDTH,
+                       UNBOUNDED_BATCH, WIDTH, Z, GraphVariant, Range, Shapes, TensorSpec, dim_ranges, role_of)
 from .kinds import FORMATS
+from .precisions import PRECISIONS as _PRECISIONS
 
 __all__ = [
     "ArtifactMetadata", "PRECISIONS", "UNKNOWN", "SCHEMA_VERSION", "sidecar_path", "write_sidecar", "read_sidecar",
     "metadata_from_io"
 ]
 
-SCHEMA_VERSION = 3  # 2: graph, mask_conv and fused (version 1: reference graphs); 3: the artifact's sha256
+# 2: graph, mask_conv and fused (version 1: reference graphs); 3: the artifact's sha256; 4: the graph variant as
+# one object (with the sparse graph's threshold) and the export options
+SCHEMA_VERSION = 4
 HASH_KEY = "artifact_sha256"  # in the sidecar only (a file cannot carry its own hash): the artifact's content
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = tuple(p.name for p in _PRECISIONS.values() if p.in_file)  # what a graph is exported in
 UNKNOWN = "unknown"  # the precision of an artifact described from its IO alone
 PROPS_PREFIX = "gaugan_sdk."
 RANGE_FIELDS = ("batch", "height", "width")  # Ranges here, (min, opt, max) lists in JSON
@@ -55,20 +57,22 @@ class ArtifactMetadata:
     source: dict[str, Any] = field(default_factory=dict)  # checkpoint kind, files, sha256
     tensorrt: dict[str, Any] | None = None  # version, gpu, compute_capability (plans only)
     device: str | None = None  # "cpu" or "cuda" for .pt2 packages, which are built for one device type
-    graph: str = "reference"  # contract.GRAPHS: the exact restructuring exported (unknown: from IO alone)
-    mask_conv: str | None = None  # the fast graph's first mask conv: contract.MASK_CONVS
-    fused: bool | None = None  # the fast graph's convs fused (contract.GraphVariant)
+    variant: GraphVariant | None = GraphVariant()  # the exact restructuring exported (None: from IO alone)
+    export: dict[str, Any] | None = None  # the export's options (export.ExportOptions.to_dict())
     sdk_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
         unknown = (UNKNOWN,) if self.config is None else ()
-        checks = (("role", ROLES), ("format", FORMATS), ("precision", PRECISIONS + unknown),
-                  ("graph", GRAPHS + unknown), ("mask_conv", MASK_CONVS + (None,)), ("fused", (True, False, None)))
+        checks = (("role", ROLES), ("format", FORMATS), ("precision", PRECISIONS + unknown))
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"metadata {name}={getattr(self, name)!r}; accepted: "
                                  f"{', '.join(str(a) for a in allowed)}")
+        if self.variant is not None and not isinstance(self.variant, GraphVariant):
+            raise ValueError(f"metadata variant={self.variant!r}; accepted: a GraphVariant")
+        if self.variant is None and self.config is not None:
+            raise ValueError("metadata with a model config records its graph variant")
         for name in RANGE_FIELDS:
             object.__setattr__(self, name, Range.of(getattr(self, name), f"metadata {name} range"))
         if self.role == "generator" and self.outputs and self.uint8_output != (self.outputs[0].dtype == "uint8"):
@@ -85,9 +89,9 @@ class ArtifactMetadata:
                    **extra)
 
     @property
-    def variant(self) -> GraphVariant | None:
-        """The graph variant recorded (None: an artifact described from its IO, whose graph is unknown)."""
-        return None if self.graph == UNKNOWN else GraphVariant(self.graph, self.mask_conv, self.fused)
+    def graph(self) -> str:
+        """The graph kind exported (contract.GRAPHS), "unknown" for an artifact described from its IO."""
+        return UNKNOWN if self.variant is None else self.variant.graph
 
     @property
     def shapes(self) -> Shapes:
@@ -135,6 +139,7 @@ class ArtifactMetadata:
             raise ValueError("metadata described from an artifact's IO is not written out: re-export the artifact")
         data = asdict(self)
         data["config"] = self.config.to_dict()
+        data["variant"] = self.variant.to_dict()
         data["inputs"] = [t.to_dict() for t in self.inputs]
         data["outputs"] = [t.to_dict() for t in self.outputs]
         for name in RANGE_FIELDS:
@@ -149,6 +154,7 @@ class ArtifactMetadata:
         if not isinstance(version, int) or version > SCHEMA_VERSION:
             raise ValueError(f"{where}: metadata schema version {version!r}; this gaugan-sdk {__version__} reads "
                              f"versions up to {SCHEMA_VERSION}: upgrade gaugan-sdk")
+        data = _upgraded(data, version)
         known = {f.name for f in fields(cls)}
         unknown, missing = set(data) - known, {f.name for f in fields(cls) if f.name not in data} & {
             "role", "format", "precision", "config", "inputs", "outputs", *RANGE_FIELDS}
@@ -157,6 +163,7 @@ class ArtifactMetadata:
         try:
             return cls(**{**data,
                           "config": GeneratorConfig.from_dict(data["config"]),
+                          "variant": GraphVariant.from_dict(data.get("variant", {}), "variant"),
                           "inputs": tuple(TensorSpec.from_dict(t) for t in data["inputs"]),
                           "outputs": tuple(TensorSpec.from_dict(t) for t in data["outputs"])})
         except (KeyError, TypeError, ValueError) as e:
@@ -175,6 +182,17 @@ class ArtifactMetadata:
         if not ours:
             raise ValueError(f"{where}: no gaugan-sdk metadata")
         return cls.from_dict(ours, where)
+
+
+def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """Metadata of an older schema in today's fields: before 4 the graph variant was three top-level keys (before 2:
+    absent, a reference graph)."""
+    if version >= 4:
+        return data
+    data = dict(data)
+    variant = {key: data.pop(key) for key in ("graph", "mask_conv", "fused") if key in data}
+    data["variant"] = {"graph": "reference", **variant}
+    return data
 
 
 def sidecar_path(artifact: str | os.PathLike) -> Path:
@@ -267,4 +285,4 @@ def metadata_from_io(where: str, fmt: str, inputs: list[TensorSpec], outputs: li
     batch, height, width = (span(dim) for dim in (BATCH, *size_dims))
     uint8_output = role == "generator" and bool(outputs) and outputs[0].dtype == "uint8"
     return ArtifactMetadata(role, fmt, UNKNOWN, None, tuple(inputs), tuple(outputs), batch, height, width,
-                            uint8_output=uint8_output, graph=UNKNOWN)
+                            uint8_output=uint8_output, variant=None)

@@ -13,8 +13,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import random_labels, tiny_config
-from export import fast_variant
+from helpers import random_labels, tiny_config
 from export.macs import onnx_macs
 from export.to_onnx import export_generator, unsupported_ops
 from export.verify import generator_feeds, onnx_runner, verify_generator
@@ -26,7 +25,7 @@ from gaugan_sdk.kinds import ONNX, PT2, TENSORRT
 from gaugan_sdk.metadata import SCHEMA_VERSION, ArtifactMetadata, read_sidecar, write_sidecar
 from gaugan_sdk.models import GeneratorGraph
 from gaugan_sdk.models.profile import generator_macs
-from test_models import realistic_generator
+from helpers import realistic_generator
 
 LAYOUTS = [("cityscapes", {}), ("ade20k", {}), ("coco", {}), ("cityscapes", dict(use_vae=True)),
            ("coco", dict(use_vae=True))]
@@ -195,22 +194,27 @@ def test_one_mask_many_styles_through_the_file_and_the_runtime(tmp_path, monkeyp
 def test_metadata_records_the_graph_and_reads_older_files(cityscapes_variants):
     _, files = cityscapes_variants
     _, meta = files["fast:lookup+fused"]
-    assert (meta.graph, meta.mask_conv, meta.fused) == ("fast", "lookup", True)
     assert meta.variant == GraphVariant("fast", "lookup", True) and meta.variant.label == "fast:lookup+fused"
     data = json.loads(meta.to_json())
-    assert data["schema_version"] == SCHEMA_VERSION and data["graph"] == "fast"
-    old = {k: v for k, v in data.items() if k not in ("graph", "mask_conv", "fused")} | {"schema_version": 1}
+    assert data["schema_version"] == SCHEMA_VERSION and data["variant"]["graph"] == "fast"
+    three = {k: v for k, v in data.items() if k != "variant"} | {"schema_version": 3, "graph": "fast",
+                                                                 "mask_conv": "lookup", "fused": True}
+    assert ArtifactMetadata.from_dict(three).variant == meta.variant  # schema 3: three top-level keys
+    old = {k: v for k, v in data.items() if k != "variant"} | {"schema_version": 1}
     legacy = ArtifactMetadata.from_dict(old)  # written before the graph was recorded: a reference graph
     assert legacy.variant == REFERENCE
-    with pytest.raises(ValueError, match="metadata graph='quick'; accepted: reference, fast, sparse"):
-        ArtifactMetadata.from_dict({**data, "graph": "quick"})
+    with pytest.raises(ValueError, match="graph='quick'; accepted: reference, fast, sparse"):
+        ArtifactMetadata.from_dict({**data, "variant": {**data["variant"], "graph": "quick"}})
 
 
 def test_fast_variant_by_target():
     city, ade = GeneratorConfig.preset("cityscapes"), GeneratorConfig.preset("ade20k")
-    assert [fast_variant(c, ONNX).label for c in (city, ade)] == ["fast:conv", "fast:lookup"]  # CPU: one conv each
-    assert fast_variant(ade, PT2, "cpu").label == "fast:lookup"
-    assert fast_variant(ade, TENSORRT).label == fast_variant(ade, PT2, "cuda").label == "fast:conv+fused"
+    by_kind = {kind.name: GraphVariant.for_target("fast", ade, kind.device_for("cpu")).label
+               for kind in (ONNX, PT2, TENSORRT)}
+    assert by_kind == {"onnx": "fast:lookup", "pt2": "fast:lookup", "tensorrt": "fast:conv+fused"}
+    assert GraphVariant.for_target("fast", city, "cpu").label == "fast:conv"  # CPU: one conv each, few labels
+    assert GraphVariant.for_target("fast", ade, PT2.device_for("cuda")).label == "fast:conv+fused"
+    assert GraphVariant.for_target("fast", ade, "cpu", mask_conv="conv", fused=True).label == "fast:conv+fused"
     assert [GraphVariant.parse(v.label) for v in FAST] == FAST and GraphVariant.parse("reference") == REFERENCE
     with pytest.raises(ValueError, match=re.escape("graph variant 'fast:lookup+split'; accepted")):
         GraphVariant.parse("fast:lookup+split")

@@ -17,7 +17,7 @@ arithmetic and equal to the reference in fp32 up to rounding (tests/test_fast.py
   b + sum over the taps t of W[:, L(p + t), t]; taps in the zero padding add nothing (they read an all-zero
   row), and the instance-edge channel adds a 1-channel conv of the edge map. No multiply-accumulates, nine
   gathers of hidden-width rows per pixel instead; which form is faster depends on label count and hardware.
-- Boundary-sparse (`sparse=True`, models.sparse): the modulation maps are per-class constants inside regions, so
+- Boundary-sparse (the "sparse" variant, models.sparse): the modulation maps are per-class constants inside regions, so
   each block computes the dense hidden -> [A; B] conv only near class boundaries (dense where that is most of
   its pixels).
 - One mask, N styles: the mask branch depends only on the mask. For style models the label batch may be 1
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import GeneratorConfig
-from ..contract import MASK_CONVS
+from ..contract import GraphVariant
 from ..labels import DONTCARE_ID
 from .generator import SPADEGenerator
 from .semantics import instance_edges_tensor
@@ -42,22 +42,23 @@ from .sparse import SparseMaps
 class FastGenerator(nn.Module):
     """label ids (N or 1, 1, H, W) [+ instance ids] [+ z (N, z_dim)] -> image (N, 3, H', W') in [-1, 1]."""
 
-    def __init__(self, generator: SPADEGenerator, mask_conv: str = "conv", fused: bool = True, sparse: bool = False):
-        """`fused`: a block's mask convs as one conv, and gamma|beta as one conv per SPADE, split after (for
-        GPUs: larger GEMMs, free slices); unfused: one conv each, no split (for CPU providers, where a split
-        costs a copy and layout reorders). `sparse`: the modulation maps computed densely only near boundaries
-        (`models.sparse`; the dense form, with this mask conv, where the band is crowded)."""
+    def __init__(self, generator: SPADEGenerator, variant: GraphVariant = GraphVariant("fast")):
+        """`variant` (contract.GraphVariant, "fast" or "sparse"): its `mask_conv` ("conv" or "lookup"); `fused`: a
+        block's mask convs as one conv, and gamma|beta as one conv per SPADE, split after (for GPUs: larger
+        GEMMs, free slices), else one conv each, no split (for CPU providers, where a split costs a copy and
+        layout reorders); the sparse graph computes the modulation maps densely only near boundaries
+        (`models.sparse`; the dense form, with this mask conv, where more than `dense_above` of a level is band)."""
         super().__init__()
-        if mask_conv not in MASK_CONVS:
-            raise ValueError(f"mask_conv={mask_conv!r}; accepted: {', '.join(MASK_CONVS)}")
+        if not variant.kind.ids_level:
+            raise ValueError(f"FastGenerator builds an ids-level graph variant, not {variant.label!r}")
         if generator.training:
             raise ValueError("the fast graph is built from an eval-mode generator (fold_for_inference)")
         cfg = generator.cfg
-        self.cfg, self.mask_conv, self.sh, self.sw, self.sparse = cfg, mask_conv, generator.sh, generator.sw, sparse
+        self.cfg, self.variant, self.sh, self.sw = cfg, variant, generator.sh, generator.sw
+        self.mask_conv, self.sparse = variant.mask_conv, variant.graph == "sparse"
         self.fc = generator.fc  # the stem (a Linear of z, or a conv of the mask at the latent grid)
         # style models take one mask for N styles: their mask branch broadcasts over the batch
-        self.blocks = nn.ModuleList(FastBlock(b, cfg, mask_conv, broadcast=cfg.use_vae, fused=fused, sparse=sparse)
-                                    for b in _blocks(generator))
+        self.blocks = nn.ModuleList(FastBlock(b, cfg, variant, broadcast=cfg.use_vae) for b in _blocks(generator))
         self.conv_img = generator.conv_img
 
     def forward(self, label: torch.Tensor, instance: torch.Tensor | None = None, z: torch.Tensor | None = None,
@@ -126,9 +127,9 @@ class FastBlock(nn.Module):
     otherwise, and each SPADE as conv + multiply-add; with `sparse`, the maps of that multiply-add computed by
     `SparseMaps` (this block's dense `maps` where its band is crowded)."""
 
-    def __init__(self, block: SPADEResnetBlock, cfg: GeneratorConfig, mask_conv: str, broadcast: bool = False,
-                 fused: bool = True, sparse: bool = False):
+    def __init__(self, block: SPADEResnetBlock, cfg: GeneratorConfig, variant: GraphVariant, broadcast: bool = False):
         super().__init__()
+        mask_conv, fused, sparse = variant.mask_conv, variant.fused, variant.graph == "sparse"
         spades = [block.norm_0, block.norm_1] + ([block.norm_s] if block.learned_shortcut else [])
         shared = [s.mlp_shared[0] for s in spades]
         groups = [shared] if fused else [[c] for c in shared]  # convs computed as one
@@ -148,8 +149,9 @@ class FastBlock(nn.Module):
         if sparse and cfg.spade_kernel_size != 3:
             raise ValueError(f"the sparse graph takes SPADE kernels of 3 (its band is two 3x3 windows wide); this "
                              f"model's spade_kernel_size is {cfg.spade_kernel_size}: export the fast graph")
-        self.sparse = SparseMaps([(c.weight.detach(), c.bias.detach()) for c in shared], [m.weights() for m in self.mods],
-                                 cfg.num_label_channels, cfg.use_instance) if sparse else None
+        self.sparse = SparseMaps([(c.weight.detach(), c.bias.detach()) for c in shared],
+                                 [m.weights() for m in self.mods], cfg.num_label_channels, cfg.use_instance,
+                                 variant.dense_above) if sparse else None
 
     def forward(self, x: torch.Tensor, level: MaskLevel) -> torch.Tensor:
         if self.sparse is not None:

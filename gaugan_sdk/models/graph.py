@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..contract import IDS_GRAPHS, REFERENCE, GraphVariant
+from ..contract import REFERENCE, GraphVariant
 from .encoder import ENCODER_INPUT_SIZE, ConvEncoder
 from .fast import FastGenerator
 from .folding import fold_for_inference
@@ -37,10 +37,9 @@ class GeneratorGraph(nn.Module):
     def __init__(self, generator: SPADEGenerator, *, uint8_output: bool = False, follows_input: bool = False,
                  variant: GraphVariant = REFERENCE):
         super().__init__()
-        self.cfg, self.graph = generator.cfg, variant.graph
+        self.cfg, self.variant = generator.cfg, variant
         folded = fold_for_inference(generator)
-        self.generator = folded if variant.graph not in IDS_GRAPHS else \
-            FastGenerator(folded, variant.mask_conv, variant.fused, sparse=variant.graph == "sparse")
+        self.generator = FastGenerator(folded, variant) if variant.kind.ids_level else folded
         self.uint8_output = uint8_output
         self.follows_input = follows_input
 
@@ -51,7 +50,7 @@ class GeneratorGraph(nn.Module):
         if self.follows_input:
             latent = (label.shape[2] // self.cfg.stride, label.shape[3] // self.cfg.stride)
         z = None if z is None else z.to(dtype)
-        if self.graph in IDS_GRAPHS:  # takes the ids: its mask branch resizes ids, not a one-hot map
+        if self.variant.kind.ids_level:  # takes the ids: its mask branch resizes ids, not a one-hot map
             image = self.generator(label, instance, z, latent_size=latent)
         else:
             image = self.generator(semantics_tensor(label, instance, self.cfg).to(dtype), z, latent_size=latent)

@@ -18,8 +18,8 @@ The sparse evaluation of one block's mask branch (`SparseMaps`):
 4. A and B: one gather per map from [A table; band values] through a second index map, then NHWC -> NCHW.
 
 Ops: MaxPool, NonZero, Gather, ScatterND, MatMul, Transpose: ONNX Runtime runs them all on the CPU. The band's
-size is known only at run time, so each block decides there: where the band covers more than `DENSE_ABOVE` of
-its pixels (the gathers then cost more than the dense conv saves: measured by `python -m
+size is known only at run time, so each block decides there: where the band covers more than the variant's
+`dense_above` of its pixels (contract.GraphVariant; default contract.DENSE_ABOVE) (the gathers then cost more than the dense conv saves: measured by `python -m
 export.sparse_benchmark --sweep`), the block computes its maps densely, as the fast graph does. Exported, that is
 an ONNX If per block holding the two ways to compute the maps (`export.to_onnx` moves each branch's weights
 into it, where ONNX Runtime's layout optimizer gives its convs the blocked kernels); the main convs stay
@@ -31,27 +31,15 @@ values the same sums in another order; tests/test_sparse.py holds it to the dens
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..contract import DENSE_ABOVE
+
 TAPS = 9  # a 3x3 window
-DENSE_ABOVE = 0.5  # band fraction above which a block runs dense (`python -m export.sparse_benchmark --sweep`)
-
-
-@contextmanager
-def dense_above(fraction: float) -> Iterator[None]:
-    """Sparse graphs built inside run dense above this band fraction (1.0: always sparse, 0.0: always dense):
-    for measurements and tests."""
-    global DENSE_ABOVE
-    saved, DENSE_ABOVE = DENSE_ABOVE, fraction
-    try:
-        yield
-    finally:
-        DENSE_ABOVE = saved
 
 
 def band_masks(ids: torch.Tensor, edges: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,9 +66,8 @@ class SparseMaps(nn.Module):
 
     def __init__(self, mask_convs: list[tuple[torch.Tensor, torch.Tensor]],
                  map_convs: list[tuple[torch.Tensor, torch.Tensor]], classes: int, use_instance: bool,
-                 threshold: float | None = None):
+                 threshold: float = DENSE_ABOVE):
         super().__init__()
-        threshold = DENSE_ABOVE if threshold is None else threshold
         if not 0 <= threshold <= 1:
             raise ValueError(f"threshold={threshold!r}; accepted: a band fraction from 0 to 1")
         self.classes, self.threshold = classes, threshold
