@@ -24,14 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import Backend
+from .backends import Backend, RuntimeOptions, backend_module, open_backend
 from .config import GeneratorConfig
-from .contract import CPU_ONLY_GRAPHS, INSTANCE, LABEL, STYLE, Z
-from .cpu import resolve_int8_mode
+from .contract import INSTANCE, LABEL, MAX_PIXELS, STYLE, Z
 from .imaging import image_to_uint8
-from .inputs import (MAX_PIXELS, check_count, check_pixels, instance_int32, resize_bilinear_uint8, resize_nearest,
-                     seed_count, seeds_for)
-from .kinds import CHECKPOINT, ONNX, PT2, SUFFIXES, TENSORRT, kind_of
+from .inputs import (check_count, check_pixels, instance_int32, resize_bilinear_uint8, resize_nearest, seed_count,
+                     seeds_for)
+from .kinds import SUFFIXES, kind_of
 from .labels import LabelSet, get_label_set, label_set_for, validate_label_ids, validate_label_ids_for
 from .metadata import PROPS_PREFIX, ArtifactMetadata, cross_check, read_sidecar, sidecar_path
 
@@ -54,19 +53,15 @@ class Synthesizer:
         None: no limit); a larger request is refused from its shape, before any memory is spent on it.
         `check_hash`: refuse an artifact whose content is not what its sidecar recorded at export (a damaged or
         replaced file; one sha256 pass over the file at load)."""
-        if device not in (None, "cpu", "cuda"):
-            raise ValueError(f"device={device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
-        resolve_int8_mode(int8_mode)  # bad values fail here, before any artifact is opened
+        self._options = RuntimeOptions(device, providers, threads, int8_mode)  # checked before any file is opened
         if not isinstance(resize, bool):
             raise ValueError(f"resize={resize!r}; accepted: True (masks of other sizes are resized) or False")
         warmup = check_count(warmup, "warmup")
-        threads = None if threads is None else check_count(threads, "threads", 1)
         self.max_pixels = None if max_pixels is None else check_count(max_pixels, "max_pixels", 1)
         self._closed = False
         self.path = resolve_artifact(path)
         self.resize = resize
-        self._options = dict(device=device, providers=providers, threads=threads, int8_mode=int8_mode,
-                             check_hash=bool(check_hash))
+        self._check_hash = bool(check_hash)
         self._warned_instance = False
         self.generator, self.encoder, self.meta, self.encoder_meta = self._open(self.path)
         self.config: GeneratorConfig | None = self.meta.config  # None: known from the artifact's IO alone
@@ -85,6 +80,11 @@ class Synthesizer:
     @property
     def backend(self) -> str:
         return self.generator.name
+
+    @property
+    def execution(self) -> str:
+        """What runs the generator, in words (the backend, its device or provider, its precision)."""
+        return self.generator.execution
 
     def run(self, label: np.ndarray, instance: np.ndarray | None = None, *, style: np.ndarray | None = None,
             seed: int | Sequence[int] | None = None, device_output: bool = False):
@@ -272,10 +272,9 @@ class Synthesizer:
 
     # ------------------------------------------------------------------ loading
     def _open(self, path: Path):
-        if kind_of(path) is CHECKPOINT:  # through the contract's graphs, metadata from the contract
-            from .backends.torch import open_checkpoint
-
-            return open_checkpoint(path, self._options["device"])
+        kind = kind_of(path)
+        if kind.whole_model:  # one file holds both (checkpoints): metadata from the contract
+            return backend_module(kind).open_model(path, self._options)
         generator, meta = self._load(path)
         encoder = encoder_meta = None
         encoder_name = meta.encoder
@@ -292,23 +291,24 @@ class Synthesizer:
         return generator, encoder, meta, encoder_meta
 
     def _load(self, path: Path) -> tuple[Backend, ArtifactMetadata]:
-        """One artifact and its metadata: the sidecar, else what an ONNX file carries (read from the same session
+        """One artifact and its metadata: the sidecar, else what the file carries (read from the same backend
         that runs it, so the file is opened once), else the artifact's IO (with a warning)."""
+        kind, options = kind_of(path), self._options
         if sidecar_path(path).is_file():
-            meta = read_sidecar(path, check_hash=self._options["check_hash"])
-            backend = self._backend(path, meta)
+            meta = read_sidecar(path, check_hash=self._check_hash)
+            backend = open_backend(kind, path, meta, options)
             _check_sidecar(path, meta, backend)
             return backend, meta
-        if kind_of(path) not in (ONNX, TENSORRT):
+        if not kind.describes_io:
             raise FileNotFoundError(f"{path} has no metadata sidecar {sidecar_path(path).name}; re-export it with "
                                     f"gaugan-export, which writes one beside every artifact")
-        backend = self._backend(path, None)
+        backend = open_backend(kind, path, None, options)
         props = backend.metadata_props()
         if any(key.startswith(PROPS_PREFIX) for key in props):
             meta = ArtifactMetadata.from_props(props, f"{path} metadata_props")
-            if meta.graph in CPU_ONLY_GRAPHS and backend.device != "cpu":  # opened before its graph was known
+            if backend.device not in meta.variant.kind.devices:  # opened before its graph was known
                 backend.close()
-                backend = self._backend(path, meta)
+                backend = open_backend(kind, path, meta, options)
             return backend, meta
         try:
             meta = backend.io_metadata(path.name)
@@ -321,35 +321,6 @@ class Synthesizer:
                       f"range-checked only with labels=...; copy the sidecar beside it or re-export it with "
                       f"gaugan-export to restore them", stacklevel=4)
         return backend, meta
-
-    def _backend(self, path: Path, meta: ArtifactMetadata | None) -> Backend:
-        kind, device = kind_of(path), self._options["device"]
-        if kind is ONNX:
-            from .backends.onnxruntime import OnnxRuntimeBackend, providers_for
-
-            requested = self._options["providers"]
-            if meta is not None and meta.graph in CPU_ONLY_GRAPHS:  # data-dependent shapes: the CPU provider
-                if device == "cuda" or (requested and requested[0] != "CPUExecutionProvider"):
-                    asked = f"device={device!r}" if device == "cuda" else f"providers={requested!r}"
-                    raise ValueError(f"{asked}: {path.name} is a {meta.graph} graph, which runs on the CPU (ONNX "
-                                     f"Runtime's CPU provider); accepted: device None or 'cpu', providers starting "
-                                     f"with CPUExecutionProvider. For a GPU, export the dense graph (gaugan-export "
-                                     f"--graph fast)")
-                providers = ["CPUExecutionProvider"]
-            else:
-                providers = requested or providers_for(device)
-            return OnnxRuntimeBackend(path, providers, self._options["threads"], int8_mode=self._options["int8_mode"])
-        if kind is PT2:
-            from .backends.aoti import AOTIBackend
-
-            built_for = meta.device or "cpu"
-            if device is not None and device != built_for:
-                raise ValueError(f"{path.name} is a {built_for} package (AOTInductor packages run on the device "
-                                 f"type they were built for); re-export it on a {device} machine")
-            return AOTIBackend(path, meta.input_names, built_for)
-        from .backends.tensorrt import TensorRTBackend
-
-        return TensorRTBackend(path, meta)
 
 
 _warned_exact_int8 = False

@@ -5,7 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..kinds import PT2
+from ..metadata import ArtifactMetadata
+from .base import RuntimeOptions
 from .torch import TorchModuleBackend
+
+
+def open_artifact(path: Path, meta: ArtifactMetadata | None, options: RuntimeOptions) -> AOTIBackend:
+    """A package on the device type it was built for (its metadata says which: a package does not describe its
+    IO, so it needs its sidecar)."""
+    if meta is None:
+        raise FileNotFoundError(f"{path} has no metadata sidecar {path.name}.json; re-export it with gaugan-export, "
+                                f"which writes one beside every artifact")
+    built_for = meta.device or "cpu"
+    if options.device is not None and options.device != built_for:
+        raise ValueError(f"{path.name} is a {built_for} package (AOTInductor packages run on the device type they "
+                         f"were built for); re-export it on a {options.device} machine")
+    return AOTIBackend(path, meta.input_names, built_for)
 
 
 class AOTIBackend(TorchModuleBackend):

@@ -1,5 +1,10 @@
 """The one interface every backend implements: named numpy inputs in, numpy outputs out (in the order of the
-artifact's metadata outputs). Backends import their library only when they are created."""
+artifact's metadata outputs). Backends import their library only when they are created.
+
+A backend module (`gaugan_sdk/backends/<kind.backend>.py`) provides `open_artifact(path, meta, options)` (meta
+None: an artifact without metadata, described from its IO where the format allows it), or, for kinds that hold
+the whole model in one file (checkpoints), `open_model(path, options)`. `RuntimeOptions` is how the runtime asks.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,40 @@ from typing import Any
 import numpy as np
 
 from ..contract import Range, TensorSpec
+from ..cpu import INT8_MODES
+from ..inputs import check_count
 from ..kinds import ArtifactKind
 from ..metadata import ArtifactMetadata, metadata_from_io
+
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How the runtime opens an artifact (the keywords of `Synthesizer`), checked once.
+
+    device: "cpu", "cuda" or None (the best the backend has); providers: ONNX Runtime execution providers in
+    order (None: by device); threads: intra-op threads (None: the runtime's default); int8_mode: how ONNX
+    Runtime's CPU provider runs Q/DQ nodes (gaugan_sdk.cpu)."""
+
+    device: str | None = None
+    providers: tuple[str, ...] | None = None
+    threads: int | None = None
+    int8_mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.device not in (None, *DEVICES):
+            raise ValueError(f"device={self.device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
+        providers = self.providers
+        if providers is not None:
+            if isinstance(providers, str) or not all(isinstance(p, str) for p in providers) or not providers:
+                raise ValueError(f"providers={providers!r}; accepted: a non-empty list of ONNX Runtime execution "
+                                 f"provider names, e.g. ['CUDAExecutionProvider', 'CPUExecutionProvider'], or None")
+            object.__setattr__(self, "providers", tuple(providers))
+        if self.threads is not None:
+            object.__setattr__(self, "threads", check_count(self.threads, "threads", 1))
+        if self.int8_mode not in INT8_MODES:
+            raise ValueError(f"int8_mode={self.int8_mode!r}; accepted: {', '.join(repr(m) for m in INT8_MODES)}")
 
 
 @dataclass(frozen=True)
@@ -35,6 +72,7 @@ class Backend(ABC):
     """One loaded artifact (a generator or a style encoder)."""
 
     kind: ArtifactKind  # what it runs (gaugan_sdk.kinds)
+    device: str = "cpu"  # where it runs: "cpu" or "cuda"
 
     @property
     def name(self) -> str:
@@ -71,5 +109,6 @@ class Backend(ABC):
         """Free the artifact's memory (device memory for GPU backends)."""
 
 
-def missing_library(package: str, extra: str, purpose: str) -> ImportError:
-    return ImportError(f"{purpose} needs the {package!r} package: pip install \"gaugan-sdk[{extra}]\"")
+def missing_library(package: str, kind: ArtifactKind, purpose: str) -> ImportError:
+    """The error for a backend library that is not installed, with the install line of the kind's row."""
+    return ImportError(f"{purpose} needs the {package!r} package: {kind.install}")

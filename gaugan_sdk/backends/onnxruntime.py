@@ -15,14 +15,30 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cpu import resolve_int8_mode
 from ..contract import Range, TensorSpec, spec_from_runtime
+from ..cpu import resolve_int8_mode
 from ..kinds import ONNX
-from .base import Backend, DeviceArray, missing_library
+from ..metadata import ArtifactMetadata
+from .base import Backend, DeviceArray, RuntimeOptions, missing_library
 
 ONNX_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int32)": "int32",
               "tensor(int64)": "int64", "tensor(uint8)": "uint8"}
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def open_artifact(path: Path, meta: ArtifactMetadata | None, options: RuntimeOptions) -> OnnxRuntimeBackend:
+    """An ONNX file on the providers asked for, or those of the device asked for; a graph that runs on the CPU
+    only (the sparse graph: data-dependent shapes) on the CPU provider, whatever GPU providers are installed."""
+    requested = list(options.providers) if options.providers else None
+    if meta is not None and meta.variant is not None and "cuda" not in meta.variant.kind.devices:
+        if options.device == "cuda" or (requested and requested[0] != "CPUExecutionProvider"):
+            asked = f"device={options.device!r}" if options.device == "cuda" else f"providers={requested!r}"
+            raise ValueError(f"{asked}: {path.name} is a {meta.graph} graph, which runs on the CPU (ONNX Runtime's "
+                             f"CPU provider); accepted: device None or 'cpu', providers starting with "
+                             f"CPUExecutionProvider. For a GPU, export the dense graph (gaugan-export --graph fast)")
+        requested = ["CPUExecutionProvider"]
+    providers = requested or providers_for(options.device)
+    return OnnxRuntimeBackend(path, providers, options.threads, int8_mode=options.int8_mode)
 
 
 def providers_for(device: str | None) -> list[str] | None:
@@ -66,7 +82,7 @@ class OnnxRuntimeBackend(Backend):
         try:
             import onnxruntime as ort
         except ImportError:
-            raise missing_library("onnxruntime", "onnxruntime] or [gpu", "running .onnx artifacts") from None
+            raise missing_library("onnxruntime", ONNX, "running .onnx artifacts") from None
         available = ort.get_available_providers()
         chosen = list(providers) if providers else [p for p in PREFERRED if p in available]
         unknown = [p for p in chosen if p not in available]

@@ -19,7 +19,14 @@ import numpy as np
 from ..contract import Range, TensorSpec, spec_from_runtime
 from ..kinds import TENSORRT
 from ..metadata import ArtifactMetadata
-from .base import Backend, DeviceArray, missing_library
+from .base import Backend, DeviceArray, RuntimeOptions, missing_library
+
+
+def open_artifact(path: Path, meta: ArtifactMetadata | None, options: RuntimeOptions) -> TensorRTBackend:
+    if options.device == "cpu":
+        raise ValueError(f"device='cpu': {path.name} is a TensorRT plan, which runs on an NVIDIA GPU; accepted: "
+                         f"device 'cuda' or None (the .onnx beside the plan runs on the CPU)")
+    return TensorRTBackend(path, meta)
 
 
 def cuda_call(cudart, result, what: str):
@@ -61,17 +68,18 @@ def plan_mismatch(built: dict | None, here: dict, plan: str, source: dict | None
 
 class TensorRTBackend(Backend):
     kind = TENSORRT
+    device = "cuda"
 
     def __init__(self, path: str | Path, meta: ArtifactMetadata | None):
         """`meta` None: a plan without its sidecar, described from its own IO (see io())."""
         try:
             import tensorrt as trt
         except ImportError:
-            raise missing_library("tensorrt", "trt", "running TensorRT plans") from None
+            raise missing_library("tensorrt", TENSORRT, "running TensorRT plans") from None
         try:
             from cuda.bindings import runtime as cudart
         except ImportError:
-            raise missing_library("cuda-python", "trt", "running TensorRT plans") from None
+            raise missing_library("cuda-python", TENSORRT, "running TensorRT plans") from None
         err, count = cudart.cudaGetDeviceCount()
         if err != cudart.cudaError_t.cudaSuccess or count == 0:
             status = "" if err == cudart.cudaError_t.cudaSuccess else f" ({_error_name(cudart, err)})"

@@ -12,7 +12,7 @@ import numpy as np
 from ..contract import STYLE_SIZE, UNBOUNDED_BATCH, Shapes, encoder_io, generator_io
 from ..kinds import CHECKPOINT
 from ..metadata import ArtifactMetadata
-from .base import Backend, missing_library
+from .base import Backend, RuntimeOptions, missing_library
 
 
 class TorchModuleBackend(Backend):
@@ -24,7 +24,7 @@ class TorchModuleBackend(Backend):
         try:
             import torch
         except ImportError:
-            raise missing_library("torch", "export", f"running {self.kind.name} artifacts") from None
+            raise missing_library("torch", self.kind, f"running {self.kind.name} artifacts") from None
         self.torch, self.module, self.names, self.device = torch, module, list(names), device
 
     def run(self, feeds: dict[str, np.ndarray], device_output: bool = False) -> list:
@@ -39,10 +39,18 @@ class TorchModuleBackend(Backend):
         self.module = None
 
 
+def open_model(path, options: RuntimeOptions):
+    """The runtime's entry for checkpoints (kinds.CHECKPOINT.whole_model): `open_checkpoint` on the device asked."""
+    return open_checkpoint(path, options.device)
+
+
 def open_checkpoint(path, device: str | None = None, config=None):
     """(generator backend, encoder backend or None, generator metadata, encoder metadata or None) from a
     checkpoint file or NVlabs folder, the metadata from the contract (fixed size, batch UNBOUNDED_BATCH)."""
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise missing_library("torch", CHECKPOINT, "running checkpoints") from None
 
     from ..checkpoint import load_checkpoint
     from ..models import EncoderGraph, GeneratorGraph
