@@ -1,17 +1,20 @@
 """The Python export API: a checkpoint -> verified artifacts, the way Ultralytics users call `model.export()`.
 
-    from export import export_checkpoint
+    from export import ExportOptions, export_checkpoint
     result = export_checkpoint("runs/00003-city/checkpoints/iter_0050000.pt", format="onnx", precision="fp16",
                                output="engines/city.onnx", batch=(1, 4, 8))
+    result = export_checkpoint("ckpt.pt", ExportOptions(format="pt2", batch=8))   # the same, as one record
     result.artifacts      # every path written: generator, encoder, sidecars, verify report, Triton folders
     result.verification   # one VerifyReport per artifact (PSNR, max error, uint8 levels, passed)
 
-`gaugan-export` (export/cli.py) is a thin argparse layer over `export_checkpoint`. Every file is staged in a
-temporary folder beside the output and moved into place only when every stage (export, precision, build,
-verification) passed: a failed export leaves no partial file (export/staging.py). Bad options raise ValueError /
-FileNotFoundError / PermissionError / ImportError at once, before any work (an output that is a folder, or that
-would overwrite the checkpoint, included); a failed verification raises VerificationError and writes only
-`<output>.verify.failed.json`.
+The pipeline, each step one function: `plan_export` (the format, the output, what this machine can build:
+every check before any work), load (the checkpoint, the resolved shapes, the graph variant for the target),
+masks (calibration / verification), then in a staging folder beside the output: the kind's writer
+(`gaugan_sdk.kinds.ArtifactKind.writer`: export/to_onnx.py, tensorrt.py, to_pt2.py), sidecars, verification
+against eager PyTorch, the Triton repository; files move into place only when every step passed
+(export/staging.py). Bad options raise ValueError / TypeError / FileNotFoundError / PermissionError /
+ImportError at once; a failed verification raises VerificationError and writes only
+`<output>.verify.failed.json`. `gaugan-export` (export/cli.py) is the command line over the same options.
 """
 
 from __future__ import annotations
@@ -19,29 +22,27 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import math
 import shutil
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gaugan_sdk._io import atomic_write
-from gaugan_sdk.inputs import check_count
-from gaugan_sdk.config import GeneratorConfig, parse_overrides
-from gaugan_sdk.contract import CPU_ONLY_GRAPHS, GRAPHS, IDS_GRAPHS, MASK_CONVS, REFERENCE, GraphVariant, Range, Shapes
-from gaugan_sdk.kinds import EXPORT_FORMATS, ONNX, PT2, SUFFIXES, TENSORRT
-from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata, sidecar_path, write_sidecar
+from gaugan_sdk.backends import RuntimeOptions, open_backend
+from gaugan_sdk.config import GeneratorConfig
+from gaugan_sdk.contract import MAX_PIXELS, GraphVariant, Range, Shapes
+from gaugan_sdk.kinds import EXPORT_FORMATS, KINDS, ONNX, SUFFIXES, TENSORRT, ArtifactKind, export_kind, kind_named
+from gaugan_sdk.metadata import ArtifactMetadata, sidecar_path, write_sidecar
 
+from .job import Built, ExportJob, writer_of
+from .options import ExportOptions
 from .progress import Steps
 from .staging import check_output, failed_report_name, report_name, staging, sweep_stale
 
 if TYPE_CHECKING:
     from .verify import VerifyReport
-
-RangeLike = int | Sequence[int] | Range
 
 
 @dataclasses.dataclass
@@ -53,6 +54,7 @@ class ExportResult:
     verification: list[VerifyReport]  # empty with verify=False
     precision_notes: list[str]  # what the fp16 / int8 conversion measured and kept
     seconds: float
+    options: ExportOptions | None = None  # as given (each artifact's metadata records them too)
 
     @property
     def output(self) -> Path:
@@ -68,202 +70,196 @@ class VerificationError(RuntimeError):
         self.reports, self.report = reports, report
 
 
-@dataclasses.dataclass
-class _Built:
-    """One artifact in the staging folder, and the file verification runs (a TensorRT plan: its ONNX)."""
+@dataclasses.dataclass(frozen=True)
+class ExportPlan:
+    """What an export will do, settled before any work."""
 
-    path: Path
-    meta: ArtifactMetadata
-    runnable: Path
+    kind: ArtifactKind
+    output: Path
+    verify: bool
+    note: str | None = None  # why this format, when the options did not name one
 
 
-def export_checkpoint(checkpoint: str | Path, *, format: str | None = None, precision: str = "fp32",
-                      output: str | Path | None = None, preset: str | None = None,
-                      overrides: dict[str, Any] | Sequence[str] | None = None,
-                      batch: RangeLike | None = None, height: RangeLike | None = None, width: RangeLike | None = None,
-                      dynamic_size: bool = False, uint8_output: bool = False, graph: str = "fast",
-                      mask_conv: str = "auto", fused: bool | None = None,
-                      calib_dir: str | Path | None = None, calib_count: int | None = None,
-                      int8_max_fp16: float | None = None, timing_cache: str | Path | None = None,
-                      workspace_gb: float = 4.0, verify: bool | None = None, atol: float | None = None,
-                      rtol: float | None = None, min_psnr: float | None = None,
-                      triton_repo: str | Path | None = None, triton_instances: int = 1,
-                      triton_device: str = "auto", verbose: bool = True) -> ExportResult:
+def export_checkpoint(checkpoint: str | Path, options: ExportOptions | dict[str, Any] | None = None, /,
+                      **keywords: Any) -> ExportResult:
     """Export a checkpoint (ours, or an NVlabs folder / *_net_G.pth with `preset`) to verified artifacts.
 
-    format: "onnx", "trt" or "engine" (a TensorRT plan, built from the ONNX; "engine" names it .engine) or "pt2"
-    (AOTInductor); None: what the output's suffix says, else a TensorRT plan where TensorRT is installed, else
-    ONNX, with a note saying so.
-    precision: "fp32", "fp16" or "int8" (Q/DQ ONNX, calibrated on `calib_dir` label PNGs or procedural scenes).
-    output: the artifact path (default engines/<checkpoint name><suffix>, the folder created); the style encoder
-    goes beside it.
-    overrides: preset fields for NVlabs checkpoints, as a dict or "KEY=VALUE" strings.
-    batch: N (dynamic 1..N, optimized for N) or (min, opt, max); height / width: pixels, an int or a range
-    (multiples of the stride); dynamic_size=True with neither: 2 strides .. twice the trained size.
-    verify: check every artifact against eager PyTorch fp32 (default: on for onnx and pt2) with the gates
-    `atol`/`rtol` (fp32) and `min_psnr` (fp16 40 dB, int8 35 dB; also the conversion's target).
-    graph: "fast" (exact restructuring: batch norm folded into the modulation, one mask conv per block, one
-    mask for N styles), "sparse" (the fast graph with the modulation computed densely only near class
-    boundaries: fp32 ONNX for ONNX Runtime on the CPU) or "reference" (one op per reference op); mask_conv: the
-    fast (or sparse graph's dense) first mask conv,
-    "conv", "lookup" or "auto"; fused: its convs fused or not (None: by target). `fast_variant` gives the
-    target's choice. Every graph is verified against the eager reference graph.
-    triton_repo: also write a Triton model repository there, `triton_instances` instances per device, on
-    `triton_device` "auto" (plans: the GPU; ONNX: Triton's GPUs, else its CPU), "gpu" or "cpu".
-    verbose: print numbered progress lines (else say nothing; warnings arrive as Python warnings)."""
-    kind, chosen = _export_kind(format, output)
-    if graph in CPU_ONLY_GRAPHS:  # fp32 ONNX on the CPU, whatever else is installed
-        if format is None:  # no format asked: the one this graph has
-            kind, chosen = ONNX, None
-        if triton_device == "gpu":
-            raise ValueError(f"triton_device='gpu' with graph={graph!r}: the sparse graph runs on the CPU; "
-                             f"accepted: 'cpu' or 'auto' (which places it on the CPU)")
-        triton_device = "cpu"
-        if kind is not ONNX or precision != "fp32":
-            raise ValueError(f"graph={graph!r} is exported as fp32 ONNX for ONNX Runtime on the CPU (format 'onnx', "
-                             f"precision 'fp32'; got format {kind.name!r}, precision {precision!r}): its band has a "
-                             f"size known only at run time, which TensorRT plans, .pt2 packages and the fp16 / int8 "
-                             f"conversions do not take; GPUs run the dense fast graph (graph='fast')")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r}; accepted: {', '.join(PRECISIONS)}")
-    if graph not in GRAPHS:
-        raise ValueError(f"graph={graph!r}; accepted: {', '.join(GRAPHS)}")
-    if mask_conv not in ("auto", *MASK_CONVS):
-        raise ValueError(f"mask_conv={mask_conv!r}; accepted: auto, {', '.join(MASK_CONVS)}")
-    if fused not in (None, True, False):
-        raise ValueError(f"fused={fused!r}; accepted: True, False or None (by target)")
-    if kind is TENSORRT:
-        from .tensorrt import INSTALL_HINT, tensorrt_available
-
-        if not tensorrt_available():
-            raise ImportError(INSTALL_HINT)  # at once, before any work
-    default_output = output is None
-    suffix = ".engine" if format == "engine" else kind.suffix
-    output = Path(output) if output is not None else Path("engines") / f"{Path(checkpoint).stem}{suffix}"
-    if output.suffix not in kind.suffixes:
-        raise ValueError(f"output {output} must end in {' or '.join(kind.suffixes)} for format {format or kind.name!r}")
-    if kind is PT2:
-        from .to_pt2 import check_precision_device
-
-        if precision == "int8":
-            raise ValueError("int8 is for --format onnx / trt (Q/DQ ONNX); .pt2 packages are fp32 or fp16")
-        check_precision_device(precision, None)
-    check_count(triton_instances, "triton_instances", 1)  # model instances per device
-    for name, value, positive in (("atol", atol, False), ("rtol", rtol, False), ("min_psnr", min_psnr, True),
-                                  ("workspace_gb", workspace_gb, True)):
-        if value is None:
-            continue
-        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not number or value < 0 or (positive and value == 0):
-            raise ValueError(f"{name}={value!r}; accepted: a finite number {'> 0' if positive else '>= 0'}")
-    if triton_repo and Path(triton_repo).exists() and not Path(triton_repo).is_dir():
-        raise ValueError(f"triton_repo {triton_repo} is a file; give a folder (created if missing)")
-    if triton_repo and kind is PT2:
-        raise ValueError("a Triton repository serves ONNX and TensorRT artifacts: use format 'onnx' or 'trt'")
-    if triton_repo and not Path(triton_repo).parent.is_dir():
-        raise FileNotFoundError(f"triton_repo {triton_repo}: the folder {Path(triton_repo).parent} does not exist")
-    if triton_repo:
-        from .triton import instance_kind
-
-        instance_kind(kind.name, triton_device)  # a bad device, or a plan on the CPU, refused before any work
-    if isinstance(overrides, (list, tuple)):
-        overrides = parse_overrides(list(overrides))
-    verify = verify if verify is not None else kind is not TENSORRT
-    if kind is not PT2 and (verify or precision == "int8") and importlib.util.find_spec("onnxruntime") is None:
-        raise ImportError(f"{'int8 calibration' if precision == 'int8' else 'verification'} runs the ONNX model with "
-                          f"ONNX Runtime, which is not installed: pip install \"gaugan-sdk[onnxruntime]\" (CPU) or "
-                          f"\"gaugan-sdk[gpu]\" (CUDA; never both)" + ("" if precision == "int8" else
-                                                                     ", or export with verify=False (--no-verify)"))
-    if default_output:  # the last check before any write
-        output.parent.mkdir(parents=True, exist_ok=True)
-    check_output(output, checkpoint, tensorrt=kind is TENSORRT)
-    steps = Steps(verbose)
-    if chosen and verbose:
-        steps.say(f"note: {chosen}")
-    elif chosen:
-        warnings.warn(chosen, stacklevel=2)
-
+    `options`: an ExportOptions (or a dict of its fields); `keywords` (the same field names) replace what it
+    says. The fields (export/options.py, and `gaugan-export --help`): format ("onnx", "trt" / "engine", "pt2";
+    None: the output's suffix, else a TensorRT plan where TensorRT is installed, else ONNX, with a note),
+    precision ("fp32", "fp16", "int8"), output (default engines/<checkpoint name><suffix>), batch N (dynamic
+    1..N, optimized for N) or (min, opt, max), height / width ranges or dynamic_size, graph ("fast", "sparse",
+    "reference") with mask_conv / fused / dense_above (None / "auto": the target's choice,
+    `GraphVariant.for_target`), the calibration masks, the TensorRT build, the verification gates (default: the
+    precision's, gaugan_sdk.precisions), a Triton repository, verbose."""
+    options = ExportOptions.of(options, **keywords)
+    plan = plan_export(checkpoint, options)
+    steps = Steps(options.verbose)
+    if plan.note and options.verbose:
+        steps.say(f"note: {plan.note}")
+    elif plan.note:
+        warnings.warn(plan.note, stacklevel=2)
     with steps("load checkpoint"):
-        from gaugan_sdk.checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(checkpoint, preset, **(overrides or {}))
-        generator = ckpt.build_generator()
-        encoder = ckpt.build_encoder() if ckpt.config.use_vae else None
-        shapes = export_shapes(ckpt.config, batch, height, width, dynamic_size)
-        variant = REFERENCE
-        if graph in IDS_GRAPHS:
-            default = fast_variant(ckpt.config, kind)
-            variant = GraphVariant(graph, default.mask_conv if mask_conv == "auto" else mask_conv,
-                                   default.fused if fused is None else fused)
-            steps.say(f"  graph {variant.label} ({'boundary-sparse modulation, dense where the band is crowded: ' if graph == 'sparse' else ''}"
-                      f"mask conv as a {variant.mask_conv}, convs {'fused' if variant.fused else 'one each'})")
-    source = {"kind": ckpt.source.get("kind"), "sha256": ckpt.source.get("sha256")}
+        model = _load(checkpoint, options, plan, steps)
     with steps("calibration / verification masks"):
-        from .calibration import calibration_masks, class_coverage, default_mask_count, warn_if_thin
-
-        size = (shapes.height.opt, shapes.width.opt)
-        count = default_mask_count(precision) if calib_count is None else calib_count
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            labels, instances, described = calibration_masks(ckpt.config, size, count, calib_dir)
-            if precision == "int8":
-                warn_if_thin(len(labels))
-        for w in caught:  # said in the progress lines, or passed on as warnings when quiet
-            if verbose:
-                steps.say(f"  warning: {w.message}")
-            else:
-                warnings.warn(w.message, stacklevel=3)
-        steps.say(f"  {described}, {size[0]}x{size[1]}; {class_coverage(labels, ckpt.config)}")
-    masks = (labels, instances)
-
-    for stale in sweep_stale(output.parent):
+        masks = _masks(model["config"], model["shapes"], options, steps)
+    for stale in sweep_stale(plan.output.parent):
         steps.say(f"  removed {stale.name}, the staging folder of an export that was killed")
-    with staging(output.parent) as stage:
-        encoder_name = f"{output.stem}_encoder{output.suffix}" if encoder is not None else None
-        context = dict(stage=stage, output=output, source=source, steps=steps, encoder_name=encoder_name)
-        notes: list[str] = []
-        if kind is PT2:
-            built = _build_pt2(generator, encoder, shapes, precision, uint8_output, variant, **context)
-        else:
-            built = _build_onnx(generator, encoder, shapes, precision, uint8_output, variant, masks, notes, kind,
-                                calib_cache=output.parent / f"{output.name}.calib.json",
-                                gates=dict(min_psnr=min_psnr, int8_max_fp16=int8_max_fp16),
-                                trt=dict(workspace_gb=workspace_gb, timing_cache=timing_cache), **context)
+    with staging(plan.output.parent) as stage:
+        job = ExportJob(options, plan.kind, plan.output, masks=masks, stage=stage, steps=steps, **model)
+        built = writer_of(plan.kind).write(job)
         files = []
         for artifact in built:
             write_sidecar(artifact.path, artifact.meta)
             files += sorted({artifact.path, artifact.runnable, sidecar_path(artifact.path)})
         reports: list[VerifyReport] = []
-        if verify:
+        if plan.verify:
             with steps("verify against eager PyTorch fp32"):
-                report_path, reports = _verify(built, generator, encoder, masks, stage, output, steps,
-                                               dict(atol=atol, rtol=rtol, min_psnr=min_psnr))
+                report_path, reports = _verify(job, built)
             files.append(report_path)
         models = []
-        if triton_repo:
+        if options.triton_repo:
             with steps("Triton model repository"):
                 from .triton import write_repository
 
-                models = write_repository(stage / "triton", output.stem, [(a.path, a.meta) for a in built],
-                                          instances=triton_instances, device=triton_device)
-        written = [output.parent / f.name for f in files]
-        for f in files:
-            f.replace(output.parent / f.name)
-        (output.parent / failed_report_name(output)).unlink(missing_ok=True)  # an earlier attempt's, superseded
-        if models:
-            repo = Path(triton_repo)
-            repo.mkdir(exist_ok=True)
-            for folder in models:
-                if (repo / folder.name).exists():
-                    shutil.rmtree(repo / folder.name)
-                folder.replace(repo / folder.name)
-                written.append(repo / folder.name)
-    written.sort(key=lambda p: p != output)  # the generator artifact first
-    return ExportResult(written, [a.meta for a in built], reports, notes, steps.total())
+                models = write_repository(stage / "triton", plan.output.stem, [(a.path, a.meta) for a in built],
+                                          instances=options.triton_instances, device=options.triton_device)
+        written = _publish(files, models, plan, options)
+    return ExportResult(written, [a.meta for a in built], reports, job.notes, steps.total(), options)
 
 
-def export_shapes(cfg: GeneratorConfig, batch: RangeLike | None = None, height: RangeLike | None = None,
-                  width: RangeLike | None = None, dynamic_size: bool = False) -> Shapes:
+# ---------------------------------------------------------------------------------------------- planning
+def plan_export(checkpoint: str | Path, options: ExportOptions) -> ExportPlan:
+    """Every check that needs no model: the format and what it takes (the kind rows), the writer's own
+    preflight (TensorRT installed, fp16 .pt2 on CUDA), the output and Triton folders, the libraries that
+    conversion and verification run on. Raises before anything is written."""
+    if not isinstance(checkpoint, (str, Path)) or not str(checkpoint):
+        raise TypeError(f"checkpoint={checkpoint!r}; accepted: a path (str or pathlib.Path) to a checkpoint file or "
+                        f"an NVlabs checkpoint folder")
+    kind, note = _choose_kind(options)
+    refusal = kind.refusal(options.precision, options.graph)
+    if refusal:
+        raise ValueError(refusal)
+    preflight = getattr(writer_of(kind), "preflight", None)
+    if preflight is not None:
+        preflight(options)
+    default_output = options.output is None
+    suffix = ".engine" if options.format == "engine" else kind.suffix
+    output = options.output or Path("engines") / f"{Path(checkpoint).stem}{suffix}"
+    if output.suffix not in kind.suffixes:
+        raise ValueError(f"output {output} must end in {' or '.join(kind.suffixes)} for format "
+                         f"{options.format or kind.name!r}")
+    if options.triton_repo:
+        _check_triton(kind, output, options)
+    verify = kind.verify if options.verify is None else options.verify
+    _check_libraries(kind, options, verify)
+    _check_sizes(options)
+    if default_output:  # the last check before any write
+        output.parent.mkdir(parents=True, exist_ok=True)
+    check_output(output, checkpoint, tensorrt=kind is TENSORRT)
+    return ExportPlan(kind, output, verify, note)
+
+
+def _choose_kind(options: ExportOptions) -> tuple[ArtifactKind, str | None]:
+    """The kind `format` names; none named: the output's suffix says it, else a TensorRT plan where TensorRT is
+    installed and takes the graph, else ONNX (with a note where a plan was the alternative)."""
+    if options.format is not None:
+        return export_kind(options.format), None
+    by_suffix = SUFFIXES.get(options.output.suffix) if options.output is not None else None
+    if by_suffix is not None and by_suffix.export_format:
+        return by_suffix, None
+    if options.graph not in TENSORRT.graphs:  # a graph TensorRT does not take (sparse): the format it has
+        return ONNX, None
+    from .tensorrt import tensorrt_available
+
+    if tensorrt_available():
+        return TENSORRT, None
+    return ONNX, ("no --format given and TensorRT is not installed here: exporting ONNX (--format onnx), which "
+                  "ONNX Runtime runs anywhere and TensorRT builds later; for a plan, install gaugan-sdk[trt] on a "
+                  "machine with an NVIDIA GPU and pass --format trt")
+
+
+def _check_triton(kind: ArtifactKind, output: Path, options: ExportOptions) -> None:
+    from .triton import check_repository, instance_kind, served
+
+    if kind.triton is None:
+        raise ValueError(f"a Triton repository serves {served()} artifacts; {kind.name} is not one of them: use "
+                         f"format {' or '.join(repr(k.export_format) for k in KINDS if k.triton)}")
+    instance_kind(kind, options.graph, options.triton_device)  # a device neither format nor graph runs on
+    check_repository(Path(options.triton_repo), output.stem)
+
+
+def _check_libraries(kind: ArtifactKind, options: ExportOptions, verify: bool) -> None:
+    """The libraries the conversion (ONNX Runtime measures fp16 / int8 candidates) and the verification (the
+    backend of the kind it runs) need, installed."""
+    needs = []
+    if kind.via_onnx and options.precision != "fp32":
+        needs.append((ONNX, f"the {options.precision} conversion (it measures each candidate)"))
+    if verify:
+        needs.append((kind_named(kind.verifies_as or kind.name), "verification"))
+    for runner, purpose in needs:
+        if importlib.util.find_spec(runner.package) is None:
+            hint = "" if purpose != "verification" else ", or export with verify=False (--no-verify)"
+            raise ImportError(f"{purpose} runs the {runner.name} model with {runner.package}, which is not "
+                              f"installed here: {runner.install}{hint}")
+
+
+def _check_sizes(options: ExportOptions) -> None:
+    """The largest call the ranges given allow, bounded before the checkpoint is read (sizes not given are the
+    model's, checked with it)."""
+    given = [r.max for r in (options.batch, options.height, options.width) if r is not None]
+    if len(given) >= 2 and int(np.prod(given, dtype=np.int64)) > MAX_PIXELS:
+        raise ValueError(f"batch, height and width maxima {' x '.join(map(str, given))} exceed {MAX_PIXELS:,} pixels "
+                         f"in one call (8192 x 8192); lower the max batch or size")
+
+
+# ---------------------------------------------------------------------------------------------- model, masks
+def _load(checkpoint: str | Path, options: ExportOptions, plan: ExportPlan, steps: Steps) -> dict[str, Any]:
+    """The checkpoint's generator (and encoder), the resolved shapes and the graph variant for the target."""
+    from gaugan_sdk.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint, options.preset, **options.overrides)
+    cfg = ckpt.config
+    device = plan.kind.device_for(_build_device() if plan.kind.built_for_device else "cpu")
+    variant = GraphVariant.for_target(options.graph, cfg, device, mask_conv=options.mask_conv,
+                                      fused=options.fused, dense_above=options.dense_above)
+    shapes = export_shapes(cfg, options.batch, options.height, options.width, options.dynamic_size)
+    if variant.graph != "reference":
+        sparse = "boundary-sparse modulation, dense where the band is crowded: " if variant.graph == "sparse" else ""
+        steps.say(f"  graph {variant.label} ({sparse}mask conv as a {variant.mask_conv}, convs "
+                  f"{'fused' if variant.fused else 'one each'})")
+    return dict(generator=ckpt.build_generator(), encoder=ckpt.build_encoder() if cfg.use_vae else None,
+                config=cfg, shapes=shapes, variant=variant, device=device,
+                source={"kind": ckpt.source.get("kind"), "sha256": ckpt.source.get("sha256")})
+
+
+def _build_device() -> str:
+    from .to_pt2 import default_device
+
+    return default_device()
+
+
+def _masks(cfg: GeneratorConfig, shapes: Shapes, options: ExportOptions, steps: Steps):
+    from .calibration import calibration_masks, class_coverage, default_mask_count, warn_if_thin
+
+    size = (shapes.height.opt, shapes.width.opt)
+    count = default_mask_count(options.precision) if options.calib_count is None else options.calib_count
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels, instances, described = calibration_masks(cfg, size, count, options.calib_dir)
+        if options.precision == "int8":
+            warn_if_thin(len(labels))
+    for w in caught:  # said in the progress lines, or passed on as warnings when quiet
+        if options.verbose:
+            steps.say(f"  warning: {w.message}")
+        else:
+            warnings.warn(w.message, stacklevel=4)
+    steps.say(f"  {described}, {size[0]}x{size[1]}; {class_coverage(labels, cfg)}")
+    return labels, instances
+
+
+def export_shapes(cfg: GeneratorConfig, batch: Range | int | None = None, height: Range | int | None = None,
+                  width: Range | int | None = None, dynamic_size: bool = False) -> Shapes:
     """The export's resolved Shapes: `batch` N means 1..N optimized for N (trtexec's habit); `dynamic_size`
     without height / width: 2 strides .. twice the trained size, optimized for the trained size."""
     if isinstance(batch, int) and not isinstance(batch, bool):
@@ -279,133 +275,70 @@ def export_shapes(cfg: GeneratorConfig, batch: RangeLike | None = None, height: 
                   None if width is None else Range.of(width, "width range")).resolved(cfg)
 
 
-# The fast graph by target. Measured on the 2-core CPU machine with ONNX Runtime (python -m export.benchmark,
-# README "Fast graph"): the lookup pays from LOOKUP_MIN_CHANNELS_CPU mask channels (conv wins at 36, lookup at
-# 151 and 184), and fused convs cost a split (a copy, layout reorders) there. On GPUs (TensorRT, CUDA .pt2)
-# dense convs run on tensor cores, gathers do not, and slices are free: conv, fused; not measured here.
-LOOKUP_MIN_CHANNELS_CPU = 64
-
-
-def fast_variant(cfg: GeneratorConfig, kind, device: str | None = None) -> GraphVariant:
-    """The fast graph variant for `cfg` exported as `kind` (a .pt2 for `device`, default this machine's)."""
-    gpu = kind is TENSORRT
-    if kind is PT2:
-        from .to_pt2 import default_device
-
-        gpu = (device or default_device()) == "cuda"
-    if gpu:
-        return GraphVariant("fast", "conv", fused=True)
-    return GraphVariant("fast", "lookup" if cfg.semantic_nc >= LOOKUP_MIN_CHANNELS_CPU else "conv", fused=False)
-
-
-def _export_kind(fmt: str | None, output: str | Path | None):
-    """The kind `format` names, and a note when it was chosen here. No format given: the output's suffix says it
-    (.onnx, .plan / .engine, .pt2), else a TensorRT plan where TensorRT is installed, else ONNX."""
-    if fmt is None:
-        from .tensorrt import tensorrt_available
-
-        by_suffix = SUFFIXES.get(Path(output).suffix) if output is not None else None
-        if by_suffix is not None and by_suffix.export_format:
-            return by_suffix, None
-
-        if tensorrt_available():
-            return TENSORRT, None
-        return ONNX, ("no --format given and TensorRT is not installed here: exporting ONNX (--format onnx), which "
-                      "ONNX Runtime runs anywhere and TensorRT builds later; for a plan, install gaugan-sdk[trt] on "
-                      "a machine with an NVIDIA GPU and pass --format trt")
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"format={fmt!r}; accepted: {', '.join(sorted(EXPORT_FORMATS))}")
-    return EXPORT_FORMATS[fmt], None
-
-
-def _build_onnx(generator, encoder, shapes, precision, uint8_output, variant, masks, notes, kind, *, calib_cache,
-                gates, trt, stage, output, source, steps, encoder_name) -> list[_Built]:
-    from .precision import apply_precision, export_style_encoder
-    from .to_onnx import export_generator
-    from .verify import generator_feeds
-
-    with steps(f"export the {variant.label} generator graph to ONNX (fp32)"):
-        onnx32 = stage / f"{output.stem}.fp32.onnx"
-        meta = export_generator(generator, onnx32, shapes, uint8_output=uint8_output, source=source,
-                                encoder_file=encoder_name, variant=variant)
-    onnx_final = stage / f"{output.stem}.onnx"
-    with steps(f"precision {precision}"):
-        meta, report = apply_precision(onnx32, onnx_final, meta, precision, generator_feeds(meta, *masks),
-                                       calib_cache if precision == "int8" else None,
-                                       target_psnr_db=gates["min_psnr"], int8_max_fp16=gates["int8_max_fp16"],
-                                       show_progress=None if steps.verbose else False)
-        for note in report.notes if report else []:
-            steps.say(f"  {note}")
-            notes.append(note)
-    onnx_files = [(onnx_final, meta)]
-    if encoder is not None:
-        with steps("export style encoder"):
-            encoder_onnx = stage / f"{output.stem}_encoder.onnx"
-            onnx_files.append((encoder_onnx, export_style_encoder(encoder, encoder_onnx, precision, source)))
-    if kind is not TENSORRT:
-        return [_Built(path, meta, path) for path, meta in onnx_files]
-    from .tensorrt import build_plan
-
-    built = []
-    for onnx_file, onnx_meta in onnx_files:
-        plan = stage / (output.name if onnx_meta.role == "generator" else encoder_name)
-        with steps(f"build TensorRT plan {plan.name}"):
-            plan_meta = build_plan(onnx_file, plan, onnx_meta, show_progress=None if steps.verbose else False,
-                                   **trt)
-        built.append(_Built(plan, plan_meta, onnx_file))
-    return built
-
-
-def _build_pt2(generator, encoder, shapes, precision, uint8_output, variant, *, stage, output, source, steps,
-               encoder_name) -> list[_Built]:
-    from .to_pt2 import default_device, export_encoder_pt2, export_generator_pt2
-
-    device = default_device()
-    with steps(f"AOTInductor package of the {variant.label} graph ({precision}, {device})"):
-        meta = export_generator_pt2(generator, stage / output.name, shapes, precision=precision, device=device,
-                                    uint8_output=uint8_output, source=source, encoder_file=encoder_name,
-                                    variant=variant)
-    built = [_Built(stage / output.name, meta, stage / output.name)]
-    if encoder is not None:
-        with steps("AOTInductor package of the style encoder"):
-            encoder_meta = export_encoder_pt2(encoder, stage / encoder_name, precision=precision, device=device,
-                                              source=source)
-        built.append(_Built(stage / encoder_name, encoder_meta, stage / encoder_name))
-    return built
-
-
-def _verify(built, generator, encoder, masks, stage: Path, output: Path, steps: Steps,
-            gates: dict) -> tuple[Path, list[VerifyReport]]:
-    from .to_pt2 import pt2_runner
-    from .verify import generator_feeds, onnx_runner, verify_encoder, verify_generator
+# ---------------------------------------------------------------------------------------------- verify, publish
+def _verify(job: ExportJob, built: list[Built]) -> tuple[Path, list[VerifyReport]]:
+    """Each artifact run by the runtime's own backend (a plan: the ONNX it was built from; ONNX on the CPU provider
+    with int8 Q/DQ executed exactly) against eager PyTorch fp32; a report file, or VerificationError."""
+    from .verify import generator_feeds, verify_encoder, verify_generator
 
     reports = []
+    gates = dict(atol=job.options.atol, rtol=job.options.rtol, min_psnr=job.options.min_psnr)
     for artifact in built:
-        meta = artifact.meta
-        if meta.format == PT2.name:
-            runner = pt2_runner(artifact.runnable, meta)
-        else:
-            runner = onnx_runner(artifact.runnable)
-            if meta.format == TENSORRT.name:
-                steps.say(f"  {artifact.path.name}: checking the ONNX it was built from ({artifact.runnable.name}); "
-                          f"the plan itself runs on the GPU (gaugan_sdk runtime / trtexec)")
-                meta = dataclasses.replace(meta, format="onnx")
-        if meta.role == "generator":
-            reports.append(verify_generator(runner, artifact.path.name, meta, generator,
-                                            generator_feeds(meta, *masks), **gates))
-        else:
-            styles = np.random.default_rng(0).integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
-            reports.append(verify_encoder(runner, artifact.path.name, meta, encoder, styles))
+        kind = artifact.runnable_kind or kind_named(artifact.meta.format)
+        meta = dataclasses.replace(artifact.meta, format=kind.name)
+        if kind is not kind_named(artifact.meta.format):
+            job.steps.say(f"  {artifact.path.name}: checking the {kind.name} file it was built from "
+                          f"({artifact.runnable.name}); the {artifact.meta.format} artifact itself runs on "
+                          f"{' or '.join(kind_named(artifact.meta.format).devices)} (gaugan_sdk runtime)")
+        backend = open_backend(kind, artifact.runnable, meta,
+                               RuntimeOptions(device=meta.device or "cpu", int8_mode="exact"))
+        try:
+            if meta.role == "generator":
+                reports.append(verify_generator(backend.run, artifact.path.name, meta, job.generator,
+                                                generator_feeds(meta, *job.masks), **gates))
+            else:
+                styles = np.random.default_rng(0).integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
+                reports.append(verify_encoder(backend.run, artifact.path.name, meta, job.encoder, styles))
+        finally:
+            backend.close()
     for report in reports:
-        steps.say(f"  {report.summary()}{' (on random style images)' if report.role == 'encoder' else ''}")
-    report_path = stage / report_name(output)
+        job.steps.say(f"  {report.summary()}{' (on random style images)' if report.role == 'encoder' else ''}")
+    report_path = job.stage / report_name(job.output)
     with atomic_write(report_path) as tmp:
         tmp.write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2))
     failed = [r for r in reports if not r.passed]
     if failed:
-        kept = output.parent / failed_report_name(output)
+        kept = job.output.parent / failed_report_name(job.output)
         shutil.copy(report_path, kept)
         raise VerificationError(f"verification failed: {'; '.join(f'{r.role}: {r.failure}' for r in failed)}; "
                                 f"nothing was written except the report {kept} (files of an earlier export "
-                                f"to {output.name} are left as they were)", reports, kept)
+                                f"to {job.output.name} are left as they were)", reports, kept)
     return report_path, reports
+
+
+def _publish(files: list[Path], models: list[Path], plan: ExportPlan, options: ExportOptions) -> list[Path]:
+    """Move the staged files into the output folder and the Triton model folders into the repository (a folder
+    there is replaced only where gaugan-export wrote it, unchanged: checked again now); the generator first."""
+    output = plan.output
+    if models:
+        from .triton import check_repository
+
+        check_repository(Path(options.triton_repo), output.stem)  # nothing of the user's appeared there since
+    written = [output.parent / f.name for f in files]
+    for f in files:
+        f.replace(output.parent / f.name)
+    (output.parent / failed_report_name(output)).unlink(missing_ok=True)  # an earlier attempt's, superseded
+    if models:
+        repo = Path(options.triton_repo)
+        repo.mkdir(exist_ok=True)
+        for folder in models:
+            if (repo / folder.name).exists():
+                shutil.rmtree(repo / folder.name)  # gaugan-export's own earlier output, unchanged
+            folder.replace(repo / folder.name)
+            written.append(repo / folder.name)
+    written.sort(key=lambda p: p != output)
+    return written
+
+
+__all__ = ["ExportOptions", "ExportResult", "ExportPlan", "VerificationError", "export_checkpoint", "plan_export",
+           "export_shapes", "EXPORT_FORMATS"]

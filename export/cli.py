@@ -10,122 +10,110 @@ examples:
   gaugan-export --checkpoint ckpt.pt --format pt2 --batch 8                     # AOTInductor, this device
 
 Every artifact is verified against eager PyTorch (onnx, pt2; a plan through its ONNX) and staged: files move into
-place only when every stage passed. A thin argparse layer over export.export_checkpoint (export/api.py).
+place only when every stage passed. The options are export.ExportOptions' fields (export/options.py), which
+this command line is built from; export.export_checkpoint (export/api.py) runs them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import typing
 from pathlib import Path
 
-from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.contract import GRAPHS, LABEL, MASK_CONVS
-from gaugan_sdk.kinds import EXPORT_FORMATS
-from gaugan_sdk.metadata import PRECISIONS, ArtifactMetadata
+from gaugan_sdk.contract import LABEL
+from gaugan_sdk.kinds import KINDS
+from gaugan_sdk.metadata import ArtifactMetadata
 
 from .api import export_checkpoint
+from .options import ExportOptions
+
+ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, RuntimeError, ImportError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, one option per ExportOptions field (its metadata: flag, group, help, choices), plus the
+    checkpoint and trtexec's shape flags for batch / height / width."""
+    p = argparse.ArgumentParser(prog="gaugan-export", description=__doc__.split("\n\n")[0],
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]) + "\n\n" + _formats(),
+                                formatter_class=_Formatter)
+    p.add_argument("--checkpoint", required=True, help="our checkpoint file, or an NVlabs folder / *_net_G.pth")
+    groups: dict[str | None, argparse._ActionsContainer] = {None: p}
+    hints = typing.get_type_hints(ExportOptions)
+    for f in dataclasses.fields(ExportOptions):
+        meta = f.metadata
+        if not meta["cli"]:
+            continue
+        if meta["group"] not in groups:
+            groups[meta["group"]] = p.add_argument_group(meta["group"])
+        flag = meta["flag"] or f"--{f.name.replace('_', '-')}"
+        kwargs = dict(dest=f.name, help=meta["help"], default=argparse.SUPPRESS)
+        action = meta["action"]
+        if action == "flag":
+            kwargs["action"] = "store_true"
+        elif action == "inverse":
+            kwargs["action"] = "store_false"
+        elif action == "tristate":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif action == "append":
+            kwargs.update(action="append", metavar=meta["metavar"])
+        else:
+            kwargs.update(type=meta["cli_type"] or _argument_type(hints[f.name]), metavar=meta["metavar"])
+            if meta["choices"]:
+                kwargs["choices"] = meta["choices"]
+        groups[meta["group"]].add_argument(flag, **kwargs)
+    shapes = groups["shapes"]
+    shapes.title = "shapes (trtexec style: BxHxW, or the label input as label:Bx1xHxW)"
+    for which, batch in (("min", 1), ("opt", 4), ("max", 8)):
+        shapes.add_argument(f"--{which}-shape", help=f"e.g. {batch}x256x512 or label:{batch}x1x256x512 (the three "
+                                                      f"go together)")
+    return p
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from .calibration import INT8_MASKS, INT8_MIN_MASKS, VERIFY_MASKS
-    from .int8 import MAX_FP16_FRACTION
-    from .verify import DEFAULT_GATES
+    return build_parser().parse_args(argv)
 
-    p = argparse.ArgumentParser(prog="gaugan-export", description=__doc__.split("\n\n")[0],
-                                epilog="\n\n".join(__doc__.split("\n\n")[1:]), formatter_class=_Formatter)
-    p.add_argument("--checkpoint", required=True, help="our checkpoint file, or an NVlabs folder / *_net_G.pth")
-    p.add_argument("--preset", choices=sorted(GeneratorConfig.PRESETS),
-                   help="the model an NVlabs checkpoint is (ours store their config)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset field, e.g. --set use_vae=true --set ngf=32")
-    p.add_argument("--engine", choices=PRECISIONS, default="fp32", help="precision inside the graph")
-    p.add_argument("--format", choices=sorted(EXPORT_FORMATS),
-                   help="artifact kind: trt / engine (a TensorRT plan, .plan / .engine), onnx, pt2 (default: the "
-                        "--output suffix's, else trt where TensorRT is installed, else onnx with a note)")
-    p.add_argument("--output", help="artifact path (default engines/<checkpoint name><suffix>, the folder created)")
-    p.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
-    shapes = p.add_argument_group("shapes (trtexec style: BxHxW, or the label input as label:Bx1xHxW)")
-    shapes.add_argument("--batch", type=int, help="dynamic batch 1..N (opt N)")
-    shapes.add_argument("--min-shape", help="e.g. 1x256x512 or label:1x1x256x512")
-    shapes.add_argument("--opt-shape", help="e.g. 4x256x512")
-    shapes.add_argument("--max-shape", help="e.g. 8x256x512")
-    shapes.add_argument("--dynamic-size", action="store_true",
-                        help="accept any H, W in multiples of the stride (default range: 2*stride .. 2x the size)")
-    p.add_argument("--uint8-output", action="store_true", help="in-graph conversion to uint8 (N, H, W, 3) RGB")
-    p.add_argument("--graph", choices=GRAPHS, default="fast",
-                   help="fast (default): exact restructuring (batch norm folded into the modulation, one mask conv "
-                        "per block, one mask for N styles); sparse: the fast graph with the modulation computed "
-                        "densely only near class boundaries (fp32 ONNX, for ONNX Runtime on the CPU: about half the "
-                        "MACs on typical maps, the same image); reference: one op per reference op")
-    p.add_argument("--mask-conv", choices=("auto", *MASK_CONVS), default="auto",
-                   help="the fast graph's first mask conv: a conv of the one-hot, a table lookup, or auto (by "
-                        "target: lookup on the CPU for many labels, conv on GPUs)")
-    p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=None,
-                   help="the fast graph's convs fused, split after (default by target: on GPUs, not on the CPU)")
-    calib = p.add_argument_group("calibration / verification masks")
-    calib.add_argument("--calib-dir", help="folder of label-id PNGs (default: procedural scenes, with a warning)")
-    calib.add_argument("--calib-count", type=int,
-                       help=f"masks to calibrate and verify on (default {INT8_MASKS} for int8, else {VERIFY_MASKS}; "
-                            f"int8 warns below {INT8_MIN_MASKS})")
-    calib.add_argument("--int8-max-fp16", type=float, default=MAX_FP16_FRACTION, metavar="FRACTION",
-                       help=f"int8: the largest share of convs the sensitivity search may keep in fp16 (default "
-                            f"{MAX_FP16_FRACTION})")
-    trt = p.add_argument_group("TensorRT")
-    trt.add_argument("--timing-cache", help="timing cache file, read before and written after the build")
-    trt.add_argument("--workspace", type=float, default=4.0, help="builder workspace limit in GB")
-    check = p.add_argument_group("verification against eager PyTorch fp32")
-    check.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
-                       help="on by default for onnx and pt2; for trt it checks the ONNX the plan is built from")
-    fp32 = DEFAULT_GATES["fp32"]
-    check.add_argument("--atol", type=float, help=f"fp32 gate: |difference| <= atol + rtol |eager| (default "
-                                                  f"{fp32['atol']:g})")
-    check.add_argument("--rtol", type=float, help=f"(default {fp32['rtol']:g})")
-    check.add_argument("--min-psnr", type=float, help="fp16 / int8 gate in dB, also the conversion's target (default "
-                       + ", ".join(f"{p} {DEFAULT_GATES[p]['min_psnr']:g}" for p in ("fp16", "int8")) + ")")
-    p.add_argument("--triton-repo", help="also write a Triton model repository (onnx / trt) into this folder")
-    p.add_argument("--triton-instances", type=int, default=1,
-                   help="model instances per device in the Triton configs (>= 1)")
-    p.add_argument("--triton-device", choices=("auto", "gpu", "cpu"), default="auto",
-                   help="Triton instance kind: auto (plans on the GPU; ONNX on Triton's GPUs, else its CPU), gpu, cpu")
-    return p.parse_args(argv)
+
+def options_from_args(args: argparse.Namespace) -> ExportOptions:
+    """ExportOptions from parsed arguments: the fields given, and trtexec's shapes as batch / height / width."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExportOptions) if hasattr(args, f.name)}
+    return ExportOptions(**given, **_shape_options(args, given.get("batch")))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        shapes = _shape_options(args)
-        result = export_checkpoint(
-            args.checkpoint, format=args.format, precision=args.engine, output=args.output, preset=args.preset,
-            overrides=args.overrides, dynamic_size=args.dynamic_size, uint8_output=args.uint8_output,
-            graph=args.graph, mask_conv=args.mask_conv, fused=args.fused,
-            calib_dir=args.calib_dir, calib_count=args.calib_count, int8_max_fp16=args.int8_max_fp16,
-            timing_cache=args.timing_cache, workspace_gb=args.workspace, verify=args.verify, atol=args.atol,
-            rtol=args.rtol, min_psnr=args.min_psnr, triton_repo=args.triton_repo,
-            triton_instances=args.triton_instances, triton_device=args.triton_device, verbose=not args.quiet,
-            **shapes)
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, RuntimeError, ImportError) as e:
+        options = options_from_args(args)
+        result = export_checkpoint(args.checkpoint, options)
+    except ERRORS as e:
         print(f"gaugan-export: error: {e}", file=sys.stderr)
         return 2
     print(f"\nwrote {', '.join(str(p) for p in result.artifacts)}   ({result.seconds:.1f} s)")
     print(next_steps(result.output, result.metadata[0]))
-    if args.triton_repo:
-        models = [p.name for p in result.artifacts if p.parent == Path(args.triton_repo)]
-        print(f"serve it: tritonserver --model-repository={args.triton_repo}   (models: {', '.join(models)})")
+    if options.triton_repo:
+        models = [p.name for p in result.artifacts if p.parent == Path(options.triton_repo)]
+        print(f"serve it: tritonserver --model-repository={options.triton_repo}   (models: {', '.join(models)})")
     return 0
 
 
-def _shape_options(args: argparse.Namespace) -> dict:
-    """--batch N, or trtexec-style --min-shape/--opt-shape/--max-shape BxHxW, as export_checkpoint's ranges."""
-    if args.batch is not None and (args.min_shape or args.opt_shape or args.max_shape):
+def _argument_type(hint):
+    """The argparse type of a field's annotation (its non-None type)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    base = args[0]
+    return {int: int, float: float, Path: str}.get(base, str) if base is not object else str
+
+
+def _shape_options(args: argparse.Namespace, batch) -> dict:
+    """trtexec-style --min-shape/--opt-shape/--max-shape BxHxW as batch, height and width ranges."""
+    shapes = (args.min_shape, args.opt_shape, args.max_shape)
+    if batch is not None and any(shapes):
         raise ValueError("give --batch or --min-shape/--opt-shape/--max-shape, not both")
-    if args.batch is not None:
-        return {"batch": args.batch}
-    if not (args.min_shape or args.opt_shape or args.max_shape):
+    if not any(shapes):
         return {}
-    if not (args.min_shape and args.opt_shape and args.max_shape):
+    if not all(shapes):
         raise ValueError("--min-shape, --opt-shape and --max-shape go together")
-    low, opt, high = (_parse_shape(s) for s in (args.min_shape, args.opt_shape, args.max_shape))
+    low, opt, high = (_parse_shape(s) for s in shapes)
     return {"batch": (low[0], opt[0], high[0]), "height": (low[1], opt[1], high[1]),
             "width": (low[2], opt[2], high[2])}
 
@@ -147,14 +135,26 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     return values
 
 
+def _formats() -> str:
+    """What each format takes, from the kind rows (the same data the API's checks read)."""
+    lines = ["formats:"]
+    for kind in KINDS:
+        if kind.export_format:
+            lines.append(f"  {kind.export_format:<6} {', '.join(kind.precisions):<16} graphs {', '.join(kind.graphs):<24}"
+                         f" on {', '.join(kind.devices):<9} verified {'by default' if kind.verify else 'on request'}"
+                         f"{', Triton' if kind.triton else ''}")
+    return "\n".join(lines)
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """--help with the examples as written, and each option's default where it has one its help does not name."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text:
+        default = next((f.default for f in dataclasses.fields(ExportOptions) if f.name == action.dest), None)
+        if default in (None, False, True, dataclasses.MISSING) or "default" in text:
             return text
-        return f"{text} (default: %(default)s)"
+        return f"{text} (default: {default})"
 
 
 def next_steps(output: Path, meta: ArtifactMetadata) -> str:

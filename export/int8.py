@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from .precision import PrecisionReport
+from .precision import ConversionSettings, PrecisionReport
 from .progress import progress
 from .qdq import conv_labels, float_conv_weights, keep_in_float, quantized_convs
 
@@ -37,6 +37,14 @@ METHODS = ("percentile", "entropy", "minmax")
 MAX_FP16_FRACTION = 0.25  # the cap: at most this share of the convs leaves int8
 SEARCH_MASKS = 8  # masks per search measurement (the final one uses them all)
 SENSITIVITY_MASKS = 2  # masks per conv in the sensitivity pass (one model run each)
+
+
+def convert(onnx32: Path, feeds: dict[str, np.ndarray], measure, target_psnr_db: float,
+            settings: ConversionSettings = ConversionSettings()) -> tuple[onnx.ModelProto, PrecisionReport]:
+    """The converter interface (export/precision.py): an fp32 ONNX file -> its int8 Q/DQ model and report."""
+    fraction = MAX_FP16_FRACTION if settings.int8_max_fp16 is None else settings.int8_max_fp16
+    return convert_int8(onnx32, feeds, measure, target_psnr_db, cache_path=settings.calib_cache,
+                        max_fp16_fraction=fraction, show_progress=settings.show_progress)
 
 
 def convert_int8(model_path: str | Path, feeds: dict[str, np.ndarray], measure, target_psnr_db: float,

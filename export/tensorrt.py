@@ -1,4 +1,5 @@
-"""Stage 4: ONNX -> TensorRT plan with the TensorRT 10/11 Python API.
+"""ONNX -> TensorRT plan with the TensorRT 10/11 Python API. The writer of `gaugan_sdk.kinds.TENSORRT`: the
+verified ONNX first (export/to_onnx.py, kept beside the plan for rebuilds and trtexec), then one plan each.
 
 Precision comes from the ONNX (fp32, fp16 with fp32 islands, int8 as Q/DQ), so the network is built strongly
 typed: required on TensorRT 11 (which removed the FP16/INT8 builder flags and calibrators), opt-in and the
@@ -19,7 +20,12 @@ from pathlib import Path
 
 from gaugan_sdk._io import atomic_write
 from gaugan_sdk.backends.tensorrt import device_facts
+from gaugan_sdk.kinds import ONNX
 from gaugan_sdk.metadata import ArtifactMetadata
+
+from . import to_onnx
+from .job import Built, ExportJob
+from .options import ExportOptions
 
 INSTALL_HINT = ("TensorRT is not installed. Install it with `pip install \"gaugan-sdk[trt]\"` on a machine with an "
                 "NVIDIA GPU and driver (TensorRT 10.x or 11.x); --format onnx and --format pt2 work without it.")
@@ -27,6 +33,26 @@ INSTALL_HINT = ("TensorRT is not installed. Install it with `pip install \"gauga
 
 def tensorrt_available() -> bool:
     return importlib.util.find_spec("tensorrt") is not None
+
+
+def preflight(options: ExportOptions) -> None:
+    """Refuse at once, before any work, where TensorRT is not installed."""
+    if not tensorrt_available():
+        raise ImportError(INSTALL_HINT)
+
+
+def write(job: ExportJob) -> list[Built]:
+    """The plans of an export, in the staging folder, each verified through the ONNX it was built from."""
+    built = []
+    for onnx_file in to_onnx.write(job):
+        name = job.output.name if onnx_file.meta.role == "generator" else job.encoder_name
+        plan = job.staged(name)
+        with job.steps(f"build TensorRT plan {plan.name}"):
+            meta = build_plan(onnx_file.path, plan, onnx_file.meta, workspace_gb=job.options.workspace_gb,
+                              timing_cache=job.options.timing_cache,
+                              show_progress=None if job.steps.verbose else False)
+        built.append(Built(plan, meta, onnx_file.path, ONNX))
+    return built
 
 
 def build_plan(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetadata, *, workspace_gb: float = 4.0,

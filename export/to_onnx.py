@@ -1,4 +1,6 @@
-"""Stage 1: PyTorch -> ONNX (fp32) with the dynamo exporter, dynamic batch and optional dynamic H/W.
+"""The ONNX artifact: PyTorch -> ONNX (fp32) with the dynamo exporter (dynamic batch, optional dynamic H/W),
+then the precision conversion (export/precision.py), and the style encoder beside it. The writer of
+`gaugan_sdk.kinds.ONNX` (`write`), and the first stage of the formats built from ONNX (TensorRT, OpenVINO).
 
 The ONNX carries its metadata in metadata_props, and is checked to use only ops the TensorRT ONNX parser
 supports (onnx-tensorrt docs/operators.md), so the same file builds on TensorRT 10 and 11.
@@ -6,19 +8,27 @@ supports (onnx-tensorrt docs/operators.md), so the same file builds on TensorRT 
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import onnx
 import torch
 
 from gaugan_sdk._io import atomic_write
-from gaugan_sdk.contract import CPU_ONLY_GRAPHS, DEFAULT_BATCH, REFERENCE, STYLE_SIZE, GraphVariant, Range, Shapes
+from gaugan_sdk.contract import DEFAULT_BATCH, REFERENCE, STYLE_SIZE, GraphVariant, Range, Shapes
+from gaugan_sdk.kinds import TENSORRT
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
+from gaugan_sdk.precisions import PRECISIONS, precision_named
 
-from .trace import TraceSpec, encoder_trace, generator_trace, graph_fields
+from .job import Built, ExportJob
+from .precision import ConversionSettings, PrecisionReport
+from .trace import TraceSpec, encoder_trace, generator_trace
 
 # Ops of the TensorRT ONNX parser's support matrix that graphs like ours can contain (all are supported by
 # TensorRT 10.x and 11.x; QuantizeLinear/DequantizeLinear with zero points 0 only).
@@ -31,35 +41,92 @@ TRT_PARSER_OPS = frozenset({
 })
 
 
+def write(job: ExportJob) -> list[Built]:
+    """The ONNX artifacts of an export, in the staging folder: the generator graph in the job's precision
+    (verified by ONNX Runtime's CPU provider), the style encoder beside it."""
+    stem, steps = job.output.stem, job.steps
+    with steps(f"export the {job.variant.label} generator graph to ONNX (fp32)"):
+        onnx32 = job.staged(f"{stem}.fp32.onnx")
+        meta = export_generator(job.generator, onnx32, job.shapes, uint8_output=job.options.uint8_output,
+                                encoder_file=job.encoder_name, variant=job.variant, **job.recorded)
+    final = job.staged(f"{stem}.onnx")
+    with steps(f"precision {job.precision}"):
+        from .verify import generator_feeds
+
+        meta, report = apply_precision(onnx32, final, meta, job.precision, generator_feeds(meta, *job.masks),
+                                       job.conversion, job.options.min_psnr)
+        for note in report.notes if report else []:
+            job.note(note)
+    built = [Built(final, meta)]
+    if job.encoder is not None:
+        with steps("export style encoder"):
+            path = job.staged(f"{stem}_encoder.onnx")
+            built.append(Built(path, export_style_encoder(job.encoder, path, job.precision, job.recorded)))
+    return built
+
+
 def export_generator(generator: SPADEGenerator, path: str | Path, shapes: Shapes = Shapes(), *,
-                     uint8_output: bool = False, source: dict | None = None, encoder_file: str | None = None,
-                     variant: GraphVariant = REFERENCE) -> ArtifactMetadata:
+                     uint8_output: bool = False, encoder_file: str | None = None, variant: GraphVariant = REFERENCE,
+                     **recorded: Any) -> ArtifactMetadata:
     """Export a generator (ids in, image out; the graph `variant`) to an fp32 ONNX file at `path` with its
-    metadata inside."""
+    metadata inside (`recorded`: further metadata fields, such as source and export)."""
     shapes = shapes.resolved(generator.cfg)
     spec = generator_trace(generator, shapes, uint8_output, variant=variant)
     meta = ArtifactMetadata.for_graph("generator", "onnx", "fp32", generator.cfg, (spec.inputs, spec.outputs),
-                                      shapes, uint8_output=uint8_output, encoder=encoder_file, source=source or {},
-                                      **graph_fields(variant))
+                                      shapes, uint8_output=uint8_output, encoder=encoder_file, variant=variant,
+                                      **recorded)
     save_onnx(_export(spec), path, meta)
     return meta
 
 
 def export_encoder(encoder: ConvEncoder, path: str | Path, batch: Range = DEFAULT_BATCH, *,
-                   float_input: bool = False, source: dict | None = None) -> ArtifactMetadata:
+                   float_input: bool = False, **recorded: Any) -> ArtifactMetadata:
     """Export the style encoder: uint8 RGB (N, H, W, 3) of any size (or float NCHW) -> mu, logvar."""
     batch = Range.of(batch, "batch range")
     spec = encoder_trace(encoder, batch, float_input)
     meta = ArtifactMetadata.for_graph("encoder", "onnx", "fp32", encoder.cfg, (spec.inputs, spec.outputs),
-                                      Shapes(batch, STYLE_SIZE, STYLE_SIZE), source=source or {})
+                                      Shapes(batch, STYLE_SIZE, STYLE_SIZE), **recorded)
     save_onnx(_export(spec), path, meta)
     return meta
 
 
+def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, precision: str,
+                    feeds: dict[str, np.ndarray], settings: ConversionSettings = ConversionSettings(),
+                    target_psnr_db: float | None = None) -> tuple[ArtifactMetadata, PrecisionReport | None]:
+    """The fp32 ONNX at `onnx32` (left in place) converted to `precision` by its converter into `final`, to its
+    PSNR target (default: the precision's gate) on `feeds`; fp32 moves `onnx32` to `final`."""
+    converter = precision_named(precision, file_only=True).converter
+    if converter is None:
+        Path(onnx32).replace(final)
+        return meta, None
+    from .verify import PsnrProbe
+
+    target = target_psnr_db if target_psnr_db is not None else PRECISIONS[precision].min_psnr
+    measure = PsnrProbe(onnx32, feeds, Path(final).parent, 255.0 if meta.uint8_output else 2.0)
+    module = importlib.import_module(f"{__package__}.{converter}")
+    converted, report = module.convert(Path(onnx32), feeds, measure, target, settings)
+    meta = dataclasses.replace(meta, precision=precision)
+    save_onnx(converted, final, meta)
+    return meta, report
+
+
+def export_style_encoder(encoder: ConvEncoder, path: Path, precision: str, recorded: dict) -> ArtifactMetadata:
+    """The style encoder's ONNX: fp32, or fp16 (also for int8 models: there are no style images to calibrate
+    the encoder on, and it is ~1 GMAC against the generator's ~200)."""
+    from .fp16 import to_fp16
+
+    meta = export_encoder(encoder, path, **recorded)
+    if precision != "fp32":
+        meta = dataclasses.replace(meta, precision="fp16")
+        save_onnx(to_fp16(onnx.load(path)), path, meta)
+    return meta
+
+
 def save_onnx(model: onnx.ModelProto, path: str | Path, meta: ArtifactMetadata) -> None:
-    """Set metadata_props, check the op types (graphs for TensorRT too: not the CPU-only sparse graph), write
+    """Set metadata_props, check the op types (graphs TensorRT may build: not the CPU-only sparse graph), write
     atomically (external data only past protobuf's 2 GB)."""
-    unsupported = unsupported_ops(model) if meta.graph not in CPU_ONLY_GRAPHS else set()
+    tensorrt_may_build = meta.variant is None or meta.graph in TENSORRT.graphs
+    unsupported = unsupported_ops(model) if tensorrt_may_build else set()
     if unsupported:
         raise RuntimeError(f"the exported graph uses ops the TensorRT ONNX parser does not support: "
                            f"{', '.join(sorted(unsupported))}")

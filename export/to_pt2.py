@@ -1,4 +1,5 @@
-"""Stage 5: AOTInductor packages (.pt2) for machines without TensorRT: torch.export + AOTInductor.
+"""AOTInductor packages (.pt2) for machines without TensorRT: torch.export + AOTInductor. The writer of
+`gaugan_sdk.kinds.PT2`.
 
 A package is compiled for the device type it is built on (CPU, or CUDA on a GPU machine); fp16 packages are
 CUDA only. Dynamic batch (and H/W when asked) as in the ONNX, from the same trace description.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch._inductor import config as inductor_config
@@ -17,7 +19,9 @@ from gaugan_sdk.contract import DEFAULT_BATCH, REFERENCE, STYLE_SIZE, GraphVaria
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, SPADEGenerator
 
-from .trace import TraceSpec, encoder_trace, generator_trace, graph_fields
+from .job import Built, ExportJob
+from .options import ExportOptions
+from .trace import TraceSpec, encoder_trace, generator_trace
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
@@ -26,28 +30,49 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def preflight(options: ExportOptions) -> None:
+    """Refuse before any work what this machine cannot compile (an fp16 package without CUDA)."""
+    check_precision_device(options.precision, None)
+
+
+def write(job: ExportJob) -> list[Built]:
+    """The packages of an export, in the staging folder: the generator, the style encoder beside it."""
+    device, precision = job.device, job.precision
+    with job.steps(f"AOTInductor package of the {job.variant.label} graph ({precision}, {device})"):
+        path = job.staged(job.output.name)
+        meta = export_generator_pt2(job.generator, path, job.shapes, precision=precision, device=device,
+                                    uint8_output=job.options.uint8_output, encoder_file=job.encoder_name,
+                                    variant=job.variant, **job.recorded)
+    built = [Built(path, meta)]
+    if job.encoder is not None:
+        with job.steps("AOTInductor package of the style encoder"):
+            path = job.staged(job.encoder_name)
+            built.append(Built(path, export_encoder_pt2(job.encoder, path, precision=precision, device=device,
+                                                        **job.recorded)))
+    return built
+
+
 def export_generator_pt2(generator: SPADEGenerator, path: str | Path, shapes: Shapes = Shapes(), *,
                          precision: str = "fp32", device: str | None = None, uint8_output: bool = False,
-                         source: dict | None = None, encoder_file: str | None = None,
-                         variant: GraphVariant = REFERENCE) -> ArtifactMetadata:
+                         encoder_file: str | None = None, variant: GraphVariant = REFERENCE,
+                         **recorded: Any) -> ArtifactMetadata:
     device = check_precision_device(precision, device)
     shapes = shapes.resolved(generator.cfg)
     spec = generator_trace(generator, shapes, uint8_output, variant=variant)
     _compile(spec, path, device, precision)
     return ArtifactMetadata.for_graph("generator", "pt2", precision, generator.cfg, (spec.inputs, spec.outputs),
-                                      shapes, uint8_output=uint8_output, encoder=encoder_file, source=source or {},
-                                      device=device, **graph_fields(variant))
+                                      shapes, uint8_output=uint8_output, encoder=encoder_file, device=device,
+                                      variant=variant, **recorded)
 
 
 def export_encoder_pt2(encoder: ConvEncoder, path: str | Path, batch: Range = DEFAULT_BATCH, *,
-                       precision: str = "fp32", device: str | None = None,
-                       source: dict | None = None) -> ArtifactMetadata:
+                       precision: str = "fp32", device: str | None = None, **recorded: Any) -> ArtifactMetadata:
     device = check_precision_device(precision, device)
     batch = Range.of(batch, "batch range")
     spec = encoder_trace(encoder, batch)
     _compile(spec, path, device, precision)
     return ArtifactMetadata.for_graph("encoder", "pt2", precision, encoder.cfg, (spec.inputs, spec.outputs),
-                                      Shapes(batch, STYLE_SIZE, STYLE_SIZE), source=source or {}, device=device)
+                                      Shapes(batch, STYLE_SIZE, STYLE_SIZE), device=device, **recorded)
 
 
 def pt2_runner(path: str | Path, meta: ArtifactMetadata):

@@ -96,8 +96,3 @@ def _example_batch(values: Range) -> int:
 def _example_size(values: Range, stride: int) -> int:
     """A traced size away from 1 * stride (that would specialize the symbolic latent size to 1)."""
     return values.opt if values.opt != stride else values.max
-
-
-def graph_fields(variant: GraphVariant) -> dict[str, str | bool | None]:
-    """The metadata's record of the graph variant exported."""
-    return {"graph": variant.graph, "mask_conv": variant.mask_conv, "fused": variant.fused}

@@ -1,8 +1,9 @@
-"""Stage 6: run an artifact on real masks and compare it with eager PyTorch fp32.
+"""Run an artifact on real masks and compare it with eager PyTorch fp32.
 
-Gates (overridable): fp32 elementwise |a - b| <= atol + rtol * |b| with atol 1e-4 (1 level for uint8 output);
-fp16 PSNR >= 40 dB; int8 PSNR >= 35 dB. PSNR is over [-1, 1] for float output and [0, 255] for uint8. ONNX
-artifacts run on ONNX Runtime's CPU provider with int8 Q/DQ executed exactly (`onnx_runner`); the report says so.
+Gates (overridable; each precision's own, gaugan_sdk.precisions): fp32 elementwise |a - b| <= atol + rtol * |b|
+with atol 1e-4 (1 level for uint8 output); fp16 and bf16 PSNR >= 40 dB; int8 PSNR >= 35 dB. PSNR is over
+[-1, 1] for float output and [0, 255] for uint8. ONNX artifacts run on ONNX Runtime's CPU provider with int8 Q/DQ
+executed exactly (`onnx_runner`); the report says what ran.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from gaugan_sdk.contract import INSTANCE, LABEL, STYLE, Z
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.metadata import ArtifactMetadata
 from gaugan_sdk.models import ConvEncoder, EncoderGraph, GeneratorGraph, SPADEGenerator
+from gaugan_sdk.precisions import gate_of
 
-DEFAULT_GATES = {"fp32": dict(atol=1e-4, rtol=0.0, min_psnr=None),
-                 "fp16": dict(atol=None, rtol=None, min_psnr=40.0),
-                 "int8": dict(atol=None, rtol=None, min_psnr=35.0)}
 Runner = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
 
 
@@ -158,13 +157,13 @@ def _chunks(feeds: dict[str, np.ndarray], size: int):
 
 def _compare(out: np.ndarray, ref: np.ndarray, artifact: str, meta: ArtifactMetadata, peak: float, start: float,
              execution: str, *, uint8: bool = False, atol: float | None = None, rtol: float | None = None,
-             min_psnr: float | None = None) -> VerifyReport:
-    defaults = DEFAULT_GATES[meta.precision]
-    if uint8 and meta.precision == "fp32" and atol is None:
+             min_psnr: float | None = None, executed_in: str | None = None) -> VerifyReport:
+    gate = gate_of(meta.precision, executed_in)  # the coarsest precision that touched the image
+    if uint8 and gate.atol is not None and atol is None:
         atol = 1.0  # one level of rounding
-    atol = defaults["atol"] if atol is None else atol
-    rtol = (defaults["rtol"] or 0.0) if rtol is None else rtol
-    min_psnr = defaults["min_psnr"] if min_psnr is None else min_psnr
+    atol = gate.atol if atol is None else atol
+    rtol = (gate.rtol or 0.0) if rtol is None else rtol
+    min_psnr = gate.min_psnr if min_psnr is None else min_psnr
     diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
     if uint8:  # already uint8 levels
         levels = diff

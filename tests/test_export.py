@@ -15,16 +15,15 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import LAYOUTS, random_labels, tiny_config
+from helpers import LAYOUTS, random_labels, tiny_config
 from export import export_checkpoint
 from export.calibration import calibration_masks
 from export.cli import main as export_main
-from export.precision import convert_fp16
+from export.fp16 import convert_fp16
 from export.to_onnx import TRT_PARSER_OPS, _export, export_encoder, export_generator, unsupported_ops
 from export.to_pt2 import export_generator_pt2, pt2_runner
 from export.trace import TraceSpec
 from export.verify import PsnrProbe, generator_feeds, onnx_runner, verify_encoder, verify_generator
-from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.contract import Range, Shapes, TensorSpec
 from gaugan_sdk.labels import label_set_for, to_semantics
@@ -32,7 +31,7 @@ from gaugan_sdk.metadata import ArtifactMetadata, read_sidecar
 from gaugan_sdk.models import ConvEncoder, EncoderGraph, GeneratorGraph
 from gaugan_sdk.models.semantics import semantics_tensor
 from gaugan_sdk.procedural import scene_batch
-from test_models import realistic_generator
+from helpers import realistic_generator
 
 
 # ------------------------------------------------------------------------------ in-graph semantics
@@ -237,17 +236,6 @@ def test_calibration_errors_name_the_file(tmp_path):
 
 
 # ------------------------------------------------------------------------------ the command
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ckpt")
-    city = tiny_config("cityscapes")
-    coco = tiny_config("coco", use_vae=True)
-    torch.manual_seed(0)
-    save_checkpoint(folder / "city.pt", city, realistic_generator(city))
-    save_checkpoint(folder / "coco.pt", coco, realistic_generator(coco), ConvEncoder(coco))
-    return folder
-
-
 def test_cli_fp16_onnx_with_style_encoder(checkpoints, tmp_path, capsys):
     out = tmp_path / "engines"
     out.mkdir()
@@ -295,7 +283,8 @@ def test_cli_int8_with_a_calibration_folder(checkpoints, tmp_path, capsys):
 
 
 def test_cli_pt2_refuses_int8_and_cpu_fp16(checkpoints, tmp_path, capsys):
-    cases = [("int8", "int8 is for --format onnx / trt")] + ([] if torch.cuda.is_available() else [("fp16", "need CUDA")])
+    cases = [("int8", "format 'pt2' takes precisions fp32, fp16, not 'int8'")]
+    cases += [] if torch.cuda.is_available() else [("fp16", "need CUDA")]
     for engine, message in cases:
         code = export_main(["--checkpoint", str(checkpoints / "city.pt"), "--format", "pt2", "--engine", engine,
                             "--output", str(tmp_path / "m.pt2")])
@@ -326,6 +315,27 @@ def test_cli_bad_input_is_a_clear_error_and_writes_nothing(checkpoints, tmp_path
     assert code == 2
     assert re.search(message, err), err
     assert list(out.iterdir()) == []
+
+
+def test_cli_never_replaces_a_triton_model_folder_it_did_not_write(checkpoints, tmp_path, capsys):
+    """Issue 26, 1, as reported: a re-export into a repository deleted the user's version 2 and notes (rc 0)."""
+    repo = tmp_path / "repo"
+    (repo / "x_generator" / "2").mkdir(parents=True)
+    (repo / "x_generator" / "2" / "model.onnx").write_text("v2")
+    (repo / "x_generator" / "NOTES.txt").write_text("notes")
+    before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    argv = ["--checkpoint", str(checkpoints / "city.pt"), "--format", "onnx", "--output", str(tmp_path / "x.onnx"),
+            "--triton-repo", str(repo), "--calib-count", "2", "--quiet"]
+    assert export_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gaugan-export: error: triton_repo: ") and "x_generator exists" in err
+    assert err.count("\n") == 1  # one line
+    assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "x.onnx").exists()  # refused before any work
+    other = tmp_path / "repo2"  # its own earlier output, unchanged, is replaced by a re-export
+    assert export_main([*argv[:-4], "--triton-repo", str(other), "--calib-count", "2", "--quiet"]) == 0
+    assert export_main([*argv[:-4], "--triton-repo", str(other), "--calib-count", "2", "--quiet"]) == 0
+    assert (other / "x_generator" / "1" / "model.onnx").read_bytes() == (tmp_path / "x.onnx").read_bytes()
 
 
 def test_cli_unwritable_output_and_missing_tensorrt(checkpoints, tmp_path, capsys):

@@ -10,24 +10,11 @@ import os
 import pytest
 import torch
 
-from conftest import tiny_config
-from export import ExportResult, VerificationError, export_checkpoint
+from export import ExportOptions, ExportResult, VerificationError, export_checkpoint
 from gaugan_sdk import Synthesizer
-from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.contract import Range, generator_io
-from gaugan_sdk.metadata import read_sidecar
-from gaugan_sdk.models import ConvEncoder
-from test_models import realistic_generator
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("api")
-    city, coco = tiny_config("cityscapes"), tiny_config("coco", use_vae=True)
-    torch.manual_seed(0)
-    save_checkpoint(folder / "city.pt", city, realistic_generator(city))
-    save_checkpoint(folder / "coco.pt", coco, realistic_generator(coco), ConvEncoder(coco).eval())
-    return folder
+from gaugan_sdk.metadata import read_sidecar, sidecar_path
+from helpers import tiny_config
 
 
 def test_onnx_fp32_returns_what_it_wrote_and_leaves_global_state_alone(checkpoints, tmp_path, capsys):
@@ -88,9 +75,23 @@ def test_pt2_package_runs_in_the_runtime(checkpoints, tmp_path):
     (dict(batch=(4, 1, 8)), ValueError, r"batch range \(4, 1, 8\): expected"),
     (dict(output="m.plan"), ValueError, "must end in .onnx for format 'onnx'"),
     (dict(output="missing/m.onnx"), FileNotFoundError, "does not exist"),
-    (dict(format="pt2", precision="int8", output="m.pt2"), ValueError, "int8 is for --format onnx / trt"),
+    (dict(format="pt2", precision="int8", output="m.pt2"), ValueError, "format 'pt2' takes precisions fp32, fp16, not "
+                                                                       "'int8'"),
     (dict(overrides=["ngf"]), ValueError, "expected KEY=VALUE"),
-    (dict(calib_count=0), ValueError, "at least 1 mask"),
+    (dict(calib_count=0), ValueError, r"calib_count=0; accepted: an int >= 1"),
+    # wrong types, answered with the value and what is accepted (not Python's own text)
+    (dict(verify="yes"), TypeError, r"verify='yes'; accepted: True or False or None"),
+    (dict(uint8_output=1), TypeError, r"uint8_output=1; accepted: True or False"),
+    (dict(batch="8"), TypeError, r"batch='8'; accepted: an int, a \(min, opt, max\) triple"),
+    (dict(batch=2.5), TypeError, r"batch=2.5; accepted: an int"),
+    (dict(calib_count=None, precision=None), ValueError, r"precision=None; accepted: fp32, fp16, int8"),
+    (dict(output=["m.onnx"]), TypeError, r"output=\['m.onnx'\]; accepted: a path"),
+    (dict(workspace_gb="4"), ValueError, r"workspace_gb='4'; accepted: a finite number > 0"),
+    (dict(graph="reference", fused=True), ValueError, "the reference graph has no mask-conv or fusion choice"),
+    (dict(bogus=1), TypeError, r"unknown export option\(s\) 'bogus'; accepted: format, precision"),
+    # sizes no machine has: refused from the options, before the checkpoint is read
+    (dict(height=3_200_000, width=64), ValueError, r"exceed 67,108,864 pixels in one call"),
+    (dict(height=3_200_000), ValueError, r"batch 8 x 3200000 x 128 pixels at the ranges' maxima is 3,276,800,000 pixels"),
     (dict(triton_instances=0), ValueError, r"triton_instances=0; accepted: an int >= 1"),
     (dict(min_psnr=float("nan")), ValueError, r"min_psnr=nan; accepted: a finite number > 0"),
     (dict(atol=-1), ValueError, r"atol=-1; accepted: a finite number >= 0"),
@@ -199,10 +200,51 @@ def test_missing_onnx_runtime_is_said_at_once_with_the_install_command(checkpoin
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
-    with pytest.raises(ImportError, match=r"verification runs the ONNX model with ONNX Runtime, which is not "
-                                          r"installed: pip install \"gaugan-sdk\[onnxruntime\]\".*--no-verify"):
+    with pytest.raises(ImportError, match=r"verification runs the onnx model with onnxruntime, which is not "
+                                          r"installed here: pip install \"gaugan-sdk\[onnxruntime\]\".*--no-verify"):
         export_checkpoint(checkpoints / "city.pt", format="onnx", output=tmp_path / "m.onnx", verbose=False)
-    with pytest.raises(ImportError, match="int8 calibration runs the ONNX model"):
+    with pytest.raises(ImportError, match="the int8 conversion .* runs the onnx model with onnxruntime"):
         export_checkpoint(checkpoints / "city.pt", format="onnx", precision="int8", verify=False,
+                          output=tmp_path / "m.onnx", verbose=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_round_trip_through_json_and_every_sidecar_records_them(checkpoints, tmp_path):
+    options = ExportOptions(format="onnx", batch=(1, 2, 4), graph="sparse", dense_above=0.3, calib_count=2,
+                            output=tmp_path / "city.onnx", overrides=["ngf=8"], verbose=False)
+    assert ExportOptions.from_dict(json.loads(json.dumps(options.to_dict()))) == options
+    assert options.replace(precision="fp32", graph="fast", dense_above=None).graph == "fast"
+    result = export_checkpoint(checkpoints / "city.pt", options.replace(overrides={}), verify=False)
+    recorded = json.loads(sidecar_path(result.output).read_text())["export"]
+    assert ExportOptions.from_dict(recorded) == options.replace(overrides={}, verify=False) == result.options
+    assert result.metadata[0].variant.dense_above == 0.3  # the threshold travels in the metadata too
+
+
+def test_the_command_line_is_built_from_the_option_fields():
+    """Every option field the command line offers has a flag, and --help says what each format takes (the kind
+    rows' data, as the API's refusals read them)."""
+    import dataclasses
+
+    from export.cli import build_parser
+    from gaugan_sdk.kinds import KINDS
+
+    parser = build_parser()
+    dests = {a.dest for a in parser._actions}
+    offered = {f.name for f in dataclasses.fields(ExportOptions) if f.metadata["cli"]}
+    assert offered <= dests and {"height", "width"} - dests == {"height", "width"}
+    text = parser.format_help()
+    for kind in KINDS:
+        if kind.export_format:
+            assert f"  {kind.export_format:<6} {', '.join(kind.precisions)}" in text
+
+
+def test_fp16_without_onnx_runtime_is_refused_before_any_work_even_unverified(checkpoints, tmp_path, monkeypatch):
+    """The fp16 conversion measures each candidate with ONNX Runtime: --no-verify does not make it optional."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    with pytest.raises(ImportError, match="the fp16 conversion .* runs the onnx model with onnxruntime"):
+        export_checkpoint(checkpoints / "city.pt", format="onnx", precision="fp16", verify=False,
                           output=tmp_path / "m.onnx", verbose=False)
     assert list(tmp_path.iterdir()) == []

@@ -11,20 +11,21 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import LAYOUTS
+from helpers import LAYOUTS
 import gaugan_sdk.cpu as cpu
 import gaugan_sdk.synthesizer as synthesizer_module
 from export.calibration import INT8_MASKS
 from export.int8 import convert_int8
 from export.qdq import conv_labels, float_conv_weights, keep_in_float, quantized_convs
 from export.to_onnx import save_onnx, unsupported_ops
-from export.verify import DEFAULT_GATES, PsnrProbe, generator_feeds, onnx_runner, verify_generator
+from export.verify import PsnrProbe, generator_feeds, onnx_runner, verify_generator
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
+from gaugan_sdk.precisions import PRECISIONS
 from gaugan_sdk.procedural import scene_batch
 
-TARGET = DEFAULT_GATES["int8"]["min_psnr"]
+TARGET = PRECISIONS["int8"].min_psnr
 AVX2_ONLY = frozenset({"fpu", "sse4_2", "avx", "avx2", "fma", "f16c"})
 VNNI = AVX2_ONLY | {"avx512f", "avx512bw", "avx512_vnni"}
 
@@ -205,11 +206,11 @@ def test_runtime_auto_mode_follows_the_cpu_and_warns_once(int8_artifact, flags, 
 def test_real_size_cityscapes_int8_default_reaches_the_target(tmp_path):
     """The default int8 export (32 procedural calibration masks, exact Q/DQ) of the full cityscapes generator,
     random weights with recalibrated batch norm, meets the target on held-out masks."""
-    from export.precision import apply_precision
+    from export.to_onnx import apply_precision
     from export.to_onnx import export_generator
     from gaugan_sdk.contract import Shapes
     from gaugan_sdk.config import GeneratorConfig
-    from test_models import realistic_generator
+    from helpers import realistic_generator
 
     cfg = GeneratorConfig.preset("cityscapes")
     generator = realistic_generator(cfg)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_config
+from helpers import tiny_config
 from export import export_checkpoint
 from export.sparse_benchmark import band_report
 from export.to_onnx import export_generator
@@ -21,14 +21,14 @@ from export.verify import generator_feeds, onnx_runner
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.config import GeneratorConfig
-from gaugan_sdk.contract import GraphVariant, Range, Shapes
+from gaugan_sdk.contract import DENSE_ABOVE, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8
 from gaugan_sdk.labels import label_set_for
-from gaugan_sdk.models import GeneratorGraph, random_generator, sparse
+from gaugan_sdk.models import GeneratorGraph, random_generator
 from gaugan_sdk.models.sparse import band_masks
 from gaugan_sdk.procedural import MASK_KINDS, mask_batch
-from test_models import realistic_generator
-from test_paint import ROOT, load_sample
+from helpers import realistic_generator
+from helpers import ROOT, load_sample
 
 LAYOUTS = [("cityscapes", {}), ("ade20k", dict(param_free_norm="instance")), ("coco", dict(use_vae=True)),
            ("ade20k", dict(num_upsampling_layers="more", crop_size=128))]
@@ -81,10 +81,9 @@ def test_band_masks_match_the_per_pixel_definition():
 
 @pytest.mark.parametrize("kind", MASK_KINDS)
 @pytest.mark.parametrize("preset, overrides", LAYOUTS)
-def test_sparse_graph_computes_the_dense_image_in_eager(preset, overrides, kind, monkeypatch):
-    """Every block forced sparse (noise maps: all band), against the dense fast graph in float64: no further
-    from it than the dense graph's own float32 rounding."""
-    monkeypatch.setattr(sparse, "DENSE_ABOVE", 1.0)
+def test_sparse_graph_computes_the_dense_image_in_eager(preset, overrides, kind):
+    """Every block forced sparse (dense_above=1; noise maps: all band), against the dense fast graph in float64:
+    no further from it than the dense graph's own float32 rounding."""
     cfg = tiny_config(preset, **overrides)
     generator = realistic_generator(cfg)
     label, instance = masks(cfg, kind)
@@ -94,7 +93,8 @@ def test_sparse_graph_computes_the_dense_image_in_eager(preset, overrides, kind,
     dense = GeneratorGraph(generator, variant=GraphVariant("fast", "conv", False)).eval()
     exact = copy.deepcopy(dense).double()
     with torch.no_grad():
-        sparse_out = GeneratorGraph(generator, variant=GraphVariant("sparse", "conv", False)).eval()(label, instance, z)
+        forced = GraphVariant("sparse", "conv", False, dense_above=1.0)
+        sparse_out = GeneratorGraph(generator, variant=forced).eval()(label, instance, z)
         want = exact(label, instance, None if z is None else z.double()).double()
         rounding = float((dense(label, instance, z) - want).abs().max())
     assert sparse_out.shape == want.shape
@@ -102,13 +102,13 @@ def test_sparse_graph_computes_the_dense_image_in_eager(preset, overrides, kind,
     assert error <= 1.5 * rounding + 1e-6, (error, rounding)
 
 
-def test_sparse_tables_are_what_the_dense_branch_computes_inside_regions(monkeypatch):
+def test_sparse_tables_are_what_the_dense_branch_computes_inside_regions():
     """One class everywhere: at the finest level only the border band is computed; the interior is table values,
     and the block's maps equal the dense maps there."""
-    monkeypatch.setattr(sparse, "DENSE_ABOVE", 1.0)
     cfg = tiny_config("ade20k")
     generator = realistic_generator(cfg)
-    block = GeneratorGraph(generator, variant=GraphVariant("sparse", "lookup", False)).generator.blocks[-1]
+    forced = GraphVariant("sparse", "lookup", False, dense_above=1.0)
+    block = GeneratorGraph(generator, variant=forced).generator.blocks[-1]
     ids = torch.full((1, 1, 16, 16), 7, dtype=torch.int64)
     mixed, band = band_masks(ids, None)
     assert int(band.sum()) == 16 * 16 - 12 * 12  # two pixels from the border
@@ -119,7 +119,7 @@ def test_sparse_tables_are_what_the_dense_branch_computes_inside_regions(monkeyp
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def sparse_exports(tmp_path_factory):
     """A tiny Cityscapes generator (instance edges) exported as the sparse and the dense fast graph through
     gaugan-export's API (verified against eager), with the default threshold: at this size the finest levels of
     procedural scenes and one-class maps run sparse, the coarser ones dense (dontcare: the eager tests, coco)."""
@@ -130,14 +130,15 @@ def exported(tmp_path_factory):
     common = dict(format="onnx", batch=(1, 1, 2), calib_count=2, verbose=False)
     sparse_result = export_checkpoint(folder / "city.pt", output=folder / "city_sparse.onnx", graph="sparse", **common)
     dense_result = export_checkpoint(folder / "city.pt", output=folder / "city_dense.onnx", graph="fast",
-                                     mask_conv=sparse_result.metadata[0].mask_conv, fused=False, **common)
+                                     mask_conv=sparse_result.metadata[0].variant.mask_conv, fused=False, **common)
     return cfg, generator, sparse_result, dense_result
 
 
-def test_the_exported_sparse_graph_equals_the_dense_one_in_onnx_runtime(exported):
-    cfg, generator, sparse_result, dense_result = exported
+def test_the_exported_sparse_graph_equals_the_dense_one_in_onnx_runtime(sparse_exports):
+    cfg, generator, sparse_result, dense_result = sparse_exports
     meta = sparse_result.metadata[0]
-    assert (meta.graph, meta.fused) == ("sparse", False) and sparse_result.verification[0].passed
+    assert meta.variant == GraphVariant("sparse", meta.variant.mask_conv, False, dense_above=DENSE_ABOVE)
+    assert sparse_result.verification[0].passed
     model = onnx.load(sparse_result.output)
     assert [n.op_type for n in model.graph.node].count("If") == 7  # one per residual block
     branch_ops = {n.op_type for node in model.graph.node if node.op_type == "If"
@@ -162,8 +163,8 @@ def test_the_exported_sparse_graph_equals_the_dense_one_in_onnx_runtime(exported
         assert (np.abs(image_to_uint8(out).astype(int) - image_to_uint8(dense).astype(int)) <= 1).all()
 
 
-def test_a_sparse_artifact_runs_on_the_cpu_in_the_runtime_and_the_samples(exported, tmp_path):
-    cfg, _, sparse_result, dense_result = exported
+def test_a_sparse_artifact_runs_on_the_cpu_in_the_runtime_and_the_samples(sparse_exports, tmp_path):
+    cfg, _, sparse_result, dense_result = sparse_exports
     syn, dense = Synthesizer(sparse_result.output), Synthesizer(dense_result.output)
     assert syn.generator.providers == ["CPUExecutionProvider"]
     (label,), (instance,) = mask_arrays(cfg, "scenes", batch=1)
@@ -190,7 +191,7 @@ def test_a_sparse_artifact_runs_on_the_cpu_in_the_runtime_and_the_samples(export
     assert app.syn.generator.providers == ["CPUExecutionProvider"] and app.model_info()["backend"] == "onnxruntime"
 
 
-def test_a_sparse_file_opened_on_a_gpu_provider_is_reopened_on_the_cpu(exported, tmp_path, monkeypatch):
+def test_a_sparse_file_opened_on_a_gpu_provider_is_reopened_on_the_cpu(sparse_exports, tmp_path, monkeypatch):
     """No sidecar: the session opens on the best provider before the file's metadata says the graph is sparse;
     where that was a GPU one, the runtime reopens it on the CPU provider."""
     import gaugan_sdk.backends.onnxruntime as ort_backend
@@ -206,24 +207,26 @@ def test_a_sparse_file_opened_on_a_gpu_provider_is_reopened_on_the_cpu(exported,
 
     monkeypatch.setattr(ort_backend, "OnnxRuntimeBackend", OnAGpu)
     copy = tmp_path / "no_sidecar.onnx"
-    copy.write_bytes(exported[2].output.read_bytes())
+    copy.write_bytes(sparse_exports[2].output.read_bytes())
     Synthesizer(copy)
     assert opened == [None, ["CPUExecutionProvider"]]
 
 
 @pytest.mark.parametrize("fmt, precision", [("trt", "fp32"), ("pt2", "fp32"), ("onnx", "fp16"), ("onnx", "int8")])
 def test_export_refuses_the_sparse_graph_outside_fp32_onnx(tmp_path, fmt, precision):
-    with pytest.raises(ValueError, match="fp32 ONNX for ONNX Runtime on the CPU.*graph='fast'"):
+    with pytest.raises(ValueError, match="graph='sparse' is exported as format onnx in precision fp32, on cpu.*"
+                                         "graph='fast'"):
         export_checkpoint(tmp_path / "missing.pt", format=fmt, precision=precision, graph="sparse",
                           output=tmp_path / f"g.{ {'trt': 'plan', 'pt2': 'pt2'}.get(fmt, 'onnx') }", verbose=False)
 
 
 def test_export_of_the_sparse_graph_refuses_early_with_what_is_accepted(tmp_path):
     missing = tmp_path / "missing.pt"
-    with pytest.raises(ValueError, match=r"triton_device='gpu' with graph='sparse'.*accepted: 'cpu' or 'auto'"):
+    with pytest.raises(ValueError, match=r"triton_device='gpu': onnx artifacts of the sparse graph run on cpu "
+                                         r"only; accepted: auto, cpu"):
         export_checkpoint(missing, graph="sparse", triton_repo=tmp_path / "repo", triton_device="gpu", verbose=False)
-    # no --format: the sparse graph's own (ONNX), whatever TensorRT is installed; a plan's suffix is refused
-    with pytest.raises(ValueError, match=r"must end in \.onnx for format 'onnx'"):
+    # no --format: a plan's suffix names TensorRT, which does not take the sparse graph
+    with pytest.raises(ValueError, match=r"graph='sparse' is exported as format onnx.*got format 'trt'"):
         export_checkpoint(missing, graph="sparse", output=tmp_path / "g.plan", verbose=False)
     cfg = tiny_config("cityscapes", spade_kernel_size=5)
     with pytest.raises(ValueError, match="SPADE kernels of 3.*spade_kernel_size is 5: export the fast graph"):
@@ -241,6 +244,13 @@ def test_sparse_variants_parse_and_label():
     assert GraphVariant.parse("sparse:lookup") == GraphVariant("sparse", "lookup", False)
     assert GraphVariant.parse("sparse:conv+fused").label == "sparse:conv+fused"
     assert GraphVariant("sparse").label == "sparse:conv+fused"  # fast's defaults
+    assert GraphVariant.parse("sparse:lookup@0.3") == GraphVariant("sparse", "lookup", False, dense_above=0.3)
+    assert GraphVariant("sparse", dense_above=1).label == "sparse:conv+fused@1"
+    assert GraphVariant.from_dict(GraphVariant("sparse", dense_above=0.25).to_dict()).dense_above == 0.25
+    with pytest.raises(ValueError, match=r"dense_above=1.5; accepted: a band fraction from 0 .* to 1"):
+        GraphVariant("sparse", dense_above=1.5)
+    with pytest.raises(ValueError, match="dense_above=0.5 is the sparse graph's threshold; the fast graph has none"):
+        GraphVariant("fast", dense_above=0.5)
     with pytest.raises(ValueError, match="mask_conv='gather'; accepted: conv, lookup"):
         GraphVariant.parse("sparse:gather")
     with pytest.raises(ValueError, match="sparse:lookup"):
@@ -250,7 +260,7 @@ def test_sparse_variants_parse_and_label():
 # ------------------------------------------------------------------------------------------------ full size
 @pytest.mark.slow
 @pytest.mark.parametrize("preset, mask_conv", [("cityscapes", "conv"), ("ade20k", "lookup"), ("coco", "lookup")])
-def test_sparse_equals_dense_at_full_size_in_onnx_runtime(preset, mask_conv, tmp_path, monkeypatch):
+def test_sparse_equals_dense_at_full_size_in_onnx_runtime(preset, mask_conv, tmp_path):
     """The acceptance: max |diff| <= 1e-5 in fp32 against the dense fast graph (the same mask conv) on every mask
     kind, uint8 within 1 level on >= 99.99% of the values, with the default threshold (scenes: the fine levels
     sparse; noise: all dense); and every block forced sparse on the noise map (all band through the sparse path)."""
@@ -270,10 +280,10 @@ def test_sparse_equals_dense_at_full_size_in_onnx_runtime(preset, mask_conv, tmp
         assert (levels <= 1).mean() >= 0.9999, kind
     # all band through the sparse path, in eager (the same ops): against the dense graph in float64, as close as
     # the dense graph's own float32 (noise maps amplify rounding: 3e-5 at full size, the reference graph's too)
-    monkeypatch.setattr(sparse, "DENSE_ABOVE", 1.0)
     feeds = {k: torch.from_numpy(v) for k, v in feeds.items()}  # the noise map, the last kind
     with torch.no_grad():
-        forced = GeneratorGraph(generator, variant=GraphVariant("sparse", mask_conv, False)).eval()(**feeds)
+        always_sparse = GraphVariant("sparse", mask_conv, False, dense_above=1.0)
+        forced = GeneratorGraph(generator, variant=always_sparse).eval()(**feeds)
         dense = GeneratorGraph(generator, variant=GraphVariant("fast", mask_conv, False)).eval()
         exact = copy.deepcopy(dense).double()(**feeds)
         rounding = float((dense(**feeds).double() - exact).abs().max())

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from conftest import tiny_config
-from export.triton import ensemble_config, model_config, write_repository
-from gaugan_sdk.contract import STYLE_SIZE, Range, Shapes, encoder_io, generator_io
+from helpers import tiny_config
+from export.triton import check_repository, ensemble_config, model_config, write_repository
+from gaugan_sdk.contract import STYLE_SIZE, GraphVariant, Range, Shapes, encoder_io, generator_io
 from gaugan_sdk.metadata import ArtifactMetadata
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
@@ -71,8 +71,36 @@ def test_repository_layout_and_refusal_of_pt2(tmp_path):
         assert (tmp_path / "repo" / name / "1" / file).read_bytes() == b"onnx"
         parse((tmp_path / "repo" / name / "config.pbtxt").read_text())
     assert (tmp_path / "repo" / "m" / "1").is_dir()
-    with pytest.raises(ValueError, match="Triton serves ONNX and TensorRT artifacts"):
+    with pytest.raises(ValueError, match="Triton serves onnx and trt artifacts, not 'pt2'"):
         model_config("m", dataclasses.replace(generator, format="pt2"))
+
+
+def test_a_repository_folder_is_replaced_only_where_gaugan_export_wrote_it_unchanged(tmp_path):
+    """Issue 26, 1: a re-export deleted <model>/2/model.onnx and NOTES.txt the user kept there."""
+    generator, encoder = metas()
+    (tmp_path / "g.onnx").write_bytes(b"onnx"), (tmp_path / "e.onnx").write_bytes(b"onnx")
+    repo = tmp_path / "repo"
+    write_repository(repo, "m", [(tmp_path / "g.onnx", generator), (tmp_path / "e.onnx", encoder)])
+    check_repository(repo, "m")  # its own output, unchanged: a re-export may replace it
+    (repo / "m_generator" / "2").mkdir()
+    (repo / "m_generator" / "2" / "model.onnx").write_text("v2")
+    (repo / "m_generator" / "NOTES.txt").write_text("notes")
+    with pytest.raises(ValueError, match=r"m_generator exists and holds what gaugan-export did not write .*"
+                                         r"\(2/, 2/model.onnx, NOTES.txt\); it is left as it is"):
+        check_repository(repo, "m")
+    (repo / "x_generator").mkdir()  # a folder of the user's with one of this export's names, never ours
+    (repo / "x_generator" / "config.pbtxt").write_text("mine")
+    with pytest.raises(ValueError, match=r"x_generator exists .* \(config.pbtxt\)"):
+        check_repository(repo, "x")
+    import shutil
+
+    shutil.rmtree(repo / "m_generator" / "2")
+    (repo / "m_generator" / "NOTES.txt").unlink()
+    (repo / "m_encoder" / "config.pbtxt").write_text("edited")  # changed since: the user's now
+    with pytest.raises(ValueError, match=r"m_encoder exists .* \(config.pbtxt\)"):
+        check_repository(repo, "m")
+    with pytest.raises(ValueError, match="is a file; give a folder"):
+        check_repository(tmp_path / "g.onnx", "m")
 
 
 def test_instance_kind_follows_the_artifact_and_the_device_asked():
@@ -82,7 +110,10 @@ def test_instance_kind_follows_the_artifact_and_the_device_asked():
     assert parse(model_config("m", onnx, device="cpu")).instance_group[0].kind == kinds.KIND_CPU
     assert parse(model_config("m", onnx, device="gpu")).instance_group[0].kind == kinds.KIND_GPU
     assert parse(model_config("m", plan)).instance_group[0].kind == kinds.KIND_GPU
-    with pytest.raises(ValueError, match="a TensorRT plan runs on a GPU only"):
+    with pytest.raises(ValueError, match="tensorrt artifacts of the reference graph run on cuda only; accepted: "
+                                         "auto, gpu"):
         model_config("m", plan, device="cpu")
+    sparse = dataclasses.replace(onnx, variant=GraphVariant("sparse"))  # the CPU only, whatever was asked
+    assert parse(model_config("m", sparse)).instance_group[0].kind == kinds.KIND_CPU
     with pytest.raises(ValueError, match="triton device 'tpu'; accepted: auto, gpu, cpu"):
         model_config("m", onnx, device="tpu")
