@@ -27,6 +27,7 @@ from torch import nn
 from . import __version__
 from ._io import atomic_write, sha256_file
 from .config import GeneratorConfig
+from .presets import PRESETS
 from .models import ConvEncoder, SPADEGenerator
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "import_nvlabs", "check_state_dicts"]
@@ -205,7 +206,7 @@ def _describe_mismatch(state: StateDict, cfg: GeneratorConfig) -> str:
     text = f"The file looks like a generator with {looks}; the config has semantic_nc={cfg.semantic_nc}, " \
            f"ngf={cfg.ngf}, use_vae={cfg.use_vae}."
     nc = found.get("semantic_nc")
-    fits = [name for name in GeneratorConfig.PRESETS if GeneratorConfig.preset(name).semantic_nc == nc]
+    fits = [name for name in PRESETS if GeneratorConfig.preset(name).semantic_nc == nc]
     if fits:
         text += f" Presets with semantic_nc={nc}: {', '.join(fits)}."
     if found.get("use_vae") is not None and found["use_vae"] != cfg.use_vae:
@@ -216,7 +217,7 @@ def _describe_mismatch(state: StateDict, cfg: GeneratorConfig) -> str:
 def _resolve_config(config: GeneratorConfig | str | None, overrides: dict[str, Any], path) -> GeneratorConfig:
     if config is None:
         raise ValueError(f"{path} is not a gaugan-sdk checkpoint, so it is read as an NVlabs one, which does not "
-                         f"store its architecture: pass a preset ({', '.join(GeneratorConfig.PRESETS)}) or a "
+                         f"store its architecture: pass a preset ({', '.join(PRESETS)}) or a "
                          f"GeneratorConfig")
     if isinstance(config, str):
         return GeneratorConfig.preset(config, **overrides)

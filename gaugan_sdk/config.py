@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
+
+from .presets import preset_named
 
 __all__ = ["GeneratorConfig", "parse_overrides", "UPSAMPLING_LAYERS", "PARAM_FREE_NORMS"]
 
@@ -42,27 +44,14 @@ class GeneratorConfig:
     spade_hidden: int = 128  # hard-coded 128 in the reference; smaller values only for tiny test models
     label_set: str | None = None  # palette/class names: "cityscapes" | "ade20k" | "coco" | "procedural" | None
 
-    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        # Values are the NVlabs dataset defaults (spade_facts.md section 6).
-        "cityscapes": dict(label_nc=35, contain_dontcare_label=False, use_instance=True, crop_size=512,
-                           aspect_ratio=2.0, num_upsampling_layers="more", label_set="cityscapes"),
-        "ade20k": dict(label_nc=150, contain_dontcare_label=True, use_instance=False, crop_size=256,
-                       aspect_ratio=1.0, num_upsampling_layers="normal", label_set="ade20k"),
-        "coco": dict(label_nc=182, contain_dontcare_label=True, use_instance=True, crop_size=256,
-                     aspect_ratio=1.0, num_upsampling_layers="normal", label_set="coco"),
-        # The built-in procedural scenes (gaugan_sdk.procedural): 8 classes with instances, 128x256 images.
-        "procedural": dict(label_nc=8, contain_dontcare_label=False, use_instance=True, crop_size=256,
-                           aspect_ratio=2.0, num_upsampling_layers="normal", label_set="procedural"),
-    }
-
     # ------------------------------------------------------------------ construction
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> GeneratorConfig:
-        """A dataset preset with keyword overrides, e.g. ``GeneratorConfig.preset("cityscapes", use_vae=True)``."""
-        if name not in cls.PRESETS:
-            raise ValueError(f"unknown preset {name!r}; accepted: {', '.join(sorted(cls.PRESETS))}")
+        """A dataset preset's model (`gaugan_sdk.presets`) with keyword overrides, e.g.
+        ``GeneratorConfig.preset("cityscapes", use_vae=True)``."""
+        model = preset_named(name).model
         _check_field_names(overrides, f"override for preset {name!r}")
-        return cls(**{**cls.PRESETS[name], **overrides})
+        return cls(**{**model, **overrides})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:

@@ -45,7 +45,7 @@ CITYSCAPES = (
 )
 
 # ADE20K SceneParsing (ADEChallengeData2016) raw annotation ids: 0 = other/unlabeled, 1..150 = classes.
-# The released NVlabs model sees these raw ids (its "-1" shift is a no-op, spade_facts.md section 6).
+# The released NVlabs model sees these raw ids (its loader's "-1" shift is never written back: docs/design.md, 3).
 ADE20K = (
     "other", "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass", "cabinet",
     "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain", "chair", "car", "water",
@@ -215,27 +215,40 @@ def _rgb_keys(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
 
 
+def _cityscapes() -> LabelSet:
+    names, colors = zip(*CITYSCAPES)
+    return LabelSet("cityscapes", tuple(names), np.array(colors, dtype=np.uint8), dontcare=False)
+
+
+def _ade20k() -> LabelSet:  # ids 0..150; the channel of id 150 is also the dontcare channel (label_nc = 150)
+    return LabelSet("ade20k", ADE20K, bit_palette(len(ADE20K)), dontcare=True)
+
+
+def _coco() -> LabelSet:  # ids 0..181 and 182 = the dontcare channel itself (label_nc = 182)
+    names = COCO_STUFF + ("unlabeled",)
+    palette = bit_palette(len(names))
+    for cls, color in COCO_STUFF_COLORS.items():
+        palette[COCO_STUFF.index(cls)] = color
+    palette[len(COCO_STUFF)] = DONTCARE_COLOR
+    return LabelSet("coco", names, palette, dontcare=True)
+
+
+def _procedural() -> LabelSet:  # the built-in procedural scenes (gaugan_sdk.procedural)
+    names, colors = zip(*PROCEDURAL)
+    return LabelSet("procedural", tuple(names), np.array(colors, dtype=np.uint8), dontcare=False)
+
+
+# The built-in label sets by the name a model config records (GeneratorConfig.label_set): a dataset preset with a
+# label set of its own (gaugan_sdk.presets) adds its builder here.
+LABEL_SETS = {"cityscapes": _cityscapes, "ade20k": _ade20k, "coco": _coco, "procedural": _procedural}
+BUILTIN_LABEL_SETS = tuple(LABEL_SETS)
+
+
 @lru_cache(maxsize=None)
 def _builtin(name: str) -> LabelSet:
-    if name == "cityscapes":
-        names, colors = zip(*CITYSCAPES)
-        return LabelSet(name, tuple(names), np.array(colors, dtype=np.uint8), dontcare=False)
-    if name == "ade20k":  # ids 0..150; the channel of id 150 is also the dontcare channel (label_nc = 150)
-        return LabelSet(name, ADE20K, bit_palette(len(ADE20K)), dontcare=True)
-    if name == "coco":  # ids 0..181 and 182 = the dontcare channel itself (label_nc = 182)
-        names = COCO_STUFF + ("unlabeled",)
-        palette = bit_palette(len(names))
-        for cls, color in COCO_STUFF_COLORS.items():
-            palette[COCO_STUFF.index(cls)] = color
-        palette[len(COCO_STUFF)] = DONTCARE_COLOR
-        return LabelSet(name, names, palette, dontcare=True)
-    if name == "procedural":  # the built-in procedural scenes (gaugan_sdk.procedural)
-        names, colors = zip(*PROCEDURAL)
-        return LabelSet(name, tuple(names), np.array(colors, dtype=np.uint8), dontcare=False)
-    raise ValueError(f"unknown label set {name!r}; accepted: {', '.join(BUILTIN_LABEL_SETS)}")
-
-
-BUILTIN_LABEL_SETS = ("cityscapes", "ade20k", "coco", "procedural")
+    if name not in LABEL_SETS:
+        raise ValueError(f"unknown label set {name!r}; accepted: {', '.join(BUILTIN_LABEL_SETS)}")
+    return LABEL_SETS[name]()
 
 
 def get_label_set(name: str) -> LabelSet:

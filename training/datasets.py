@@ -6,14 +6,10 @@ Every dataset yields dicts of tensors:
     image    float32 (3, H, W) in [-1, 1]
     index    int
 
-Layouts (the reference's, spade_facts.md section 6):
-    cityscapes  <root>/gtFine/<phase>/<city>/*_gtFine_labelIds.png (+ *_gtFine_instanceIds.png),
-                <root>/leftImg8bit/<phase>/<city>/*_leftImg8bit.png; paired on city_sequence_frame
-    ade20k      <root>/images/{training,validation}/*.jpg + <root>/annotations/{training,validation}/*.png
-                (ADEChallengeData2016); raw ids 0..150, 0 = "other", as the released model was trained
-    coco        <root>/<phase>_img, <root>/<phase>_label, <root>/<phase>_inst (COCO-Stuff as SPADE prepares it)
-    custom      --label-dir, --image-dir [, --instance-dir], paired by path below the folder without suffix
-                (labels/a/s0.png <-> images/a/s0.jpg)
+Where each dataset's files lie is its preset's `Layout` (gaugan_sdk.presets: Cityscapes gtFine / leftImg8bit
+paired on city_sequence_frame, ADE20K annotations / images, COCO-Stuff <phase>_label / _img / _inst, custom
+folders paired by path below the folder without suffix: labels/a/s0.png <-> images/a/s0.jpg); `layout_pairs`
+reads any layout.
 Before training, unpaired files, files that claim the same pairing key, and files whose headers are unreadable,
 bombs, colour label maps or of another size than their partner are found by a scan (training/scan.py; with
 --check-data also ids out of range). Each raises an error naming the file, or with skip_bad is skipped with a
@@ -23,7 +19,6 @@ warning and counted; ids out of range found while loading are treated the same w
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,45 +27,36 @@ from PIL import Image
 
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.labels import get_label_set, label_set_for, validate_label_ids
+from gaugan_sdk.presets import Folder, Layout, preset_named
 from gaugan_sdk.procedural import scene_sample
 
 from . import transforms
 from .options import TrainOptions
 from .scan import LABEL_MODES, DataError, FilePair, keyed, open_image, scan
 
-__all__ = ["DataError", "FilePair", "PairedDataset", "ProceduralDataset", "build_dataset", "IMAGE_SUFFIXES"]
+__all__ = ["DataError", "FilePair", "PairedDataset", "ProceduralDataset", "build_dataset", "layout_pairs",
+           "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 # ---------------------------------------------------------------------------------------------- layouts
-def cityscapes_pairs(root: Path, phase: str) -> tuple[list[FilePair], list[str]]:
-    key = lambda p: "_".join(p.name.split("_")[:3])  # noqa: E731  city_sequence_frame
-    labels = keyed(_files(root / "gtFine" / phase, "*_labelIds.png", "Cityscapes labels"), key, "gtFine")
-    images = keyed(_files(root / "leftImg8bit" / phase, "*.png", "Cityscapes images"), key, "leftImg8bit")
-    instances = keyed((root / "gtFine" / phase).rglob("*_instanceIds.png"), key, "gtFine instance maps")
-    return _pair(labels, images, instances, "gtFine", "leftImg8bit")
+def layout_pairs(layout: Layout, values: dict, phase: str, instances: bool = True) -> tuple[list[FilePair], list[str]]:
+    """The label / image (/ instance, where the model uses them) pairs of a dataset `layout` for the option
+    `values` (dataroot, label_dir, ...) and `phase`; and a description of every file without a partner or
+    sharing its key."""
+    values = {**values, "phase": layout.phases.get(phase, phase)}
 
+    def files(folder: Folder) -> tuple[dict[str, Path], list[str]]:
+        root = folder.path(values)
+        return keyed(_files(root, folder.pattern, folder.what), lambda f: layout.key(f, root), f"{folder.what} in "
+                     f"{root}")
 
-def ade20k_pairs(root: Path, phase: str) -> tuple[list[FilePair], list[str]]:
-    split = {"train": "training", "val": "validation"}.get(phase, phase)
-    labels = _by_path(root / "annotations" / split, "*.png", "ADE20K annotations")
-    images = _by_path(root / "images" / split, "*.jpg", "ADE20K images")
-    return _pair(labels, images, None, "annotations", "images")
-
-
-def coco_pairs(root: Path, phase: str) -> tuple[list[FilePair], list[str]]:
-    labels = _by_path(root / f"{phase}_label", "*.png", "COCO-Stuff labels")
-    images = _by_path(root / f"{phase}_img", "*", "COCO-Stuff images")
-    instances = _by_path(root / f"{phase}_inst", "*.png", "COCO-Stuff instance maps")
-    return _pair(labels, images, instances, f"{phase}_label", f"{phase}_img")
-
-
-def custom_pairs(label_dir: Path, image_dir: Path, instance_dir: Path | None) -> tuple[list[FilePair], list[str]]:
-    labels = _by_path(label_dir, "*", "labels")
-    images = _by_path(image_dir, "*", "images")
-    instances = None if instance_dir is None else _by_path(instance_dir, "*", "instance maps")
-    return _pair(labels, images, instances, str(label_dir), str(image_dir))
+    found = None
+    if instances and layout.instances is not None and layout.instances.path(values) is not None:
+        found = files(layout.instances)
+    return _pair(files(layout.labels), files(layout.images), found, str(layout.labels.path(values)),
+                 str(layout.images.path(values)))
 
 
 def _files(folder: Path, pattern: str, what: str) -> list[Path]:
@@ -80,12 +66,6 @@ def _files(folder: Path, pattern: str, what: str) -> list[Path]:
     if not found:
         raise FileNotFoundError(f"{what}: no {pattern} image files under {folder}")
     return found
-
-
-def _by_path(folder: Path, pattern: str, what: str) -> tuple[dict[str, Path], list[str]]:
-    """Files under `folder` keyed by their path below it without the suffix (`a/s0.png` -> "a/s0")."""
-    return keyed(_files(folder, pattern, what), lambda p: p.relative_to(folder).with_suffix("").as_posix(),
-                 f"{what} in {folder}")
 
 
 def _pair(labels: tuple[dict[str, Path], list[str]], images: tuple[dict[str, Path], list[str]],
@@ -213,27 +193,19 @@ def _sample(label: np.ndarray, instance: np.ndarray, image: np.ndarray, index: i
 
 
 # ---------------------------------------------------------------------------------------------- factory
-LAYOUTS: dict[str, Callable[[Path, str], tuple[list[FilePair], list[str]]]] = {
-    "cityscapes": cityscapes_pairs, "ade20k": ade20k_pairs, "coco": coco_pairs,
-}
-
-
 def build_dataset(opts: TrainOptions, cfg: GeneratorConfig, *, phase: str | None = None,
                   train: bool = True, report: bool = False) -> torch.utils.data.Dataset:
     """The dataset `opts` names (resolved options), for training (random flips) or evaluation; its files
     scanned first (training/scan.py). `report`: print the scan's progress and summary (the main process)."""
     phase = phase or opts.phase
     flip = train and not opts.no_flip
-    if opts.dataset == "procedural":
+    layout = preset_named(opts.dataset).layout
+    if layout is None:  # generated: the procedural scenes
         # evaluation scenes come from a seed range training never reaches
         seed = opts.seed * 1_000_003 + (0 if train else 500_000_000)
         count = opts.procedural_scenes if train else opts.eval_samples
         return ProceduralDataset(cfg, min(count, opts.max_samples or count), seed=seed, flip=flip)
-    if opts.dataset == "custom":
-        pairs, problems = custom_pairs(Path(opts.label_dir), Path(opts.image_dir),
-                                       Path(opts.instance_dir) if opts.instance_dir else None)
-    else:
-        pairs, problems = LAYOUTS[opts.dataset](Path(opts.dataroot), phase)
+    pairs, problems = layout_pairs(layout, opts.to_dict(), phase, instances=cfg.use_instance)
     if problems:
         summary = f"{len(problems)} file(s) without a partner, e.g.: " + "; ".join(problems[:3])
         if not opts.skip_bad:

@@ -1,8 +1,9 @@
-"""Training options: one dataclass, dataset presets with the NVlabs defaults, and the command line.
+"""Training options: one dataclass and the command line.
 
-Every option has the reference default (spade_facts.md sections 3-6) unless a dataset preset changes it; every
-preset value can be overridden on the command line. Model architecture options (ngf, use_vae, crop_size, ...)
-live in `GeneratorConfig` and are set with `--set name=value`.
+Every option has the NVlabs reference default (docs/design.md, "Training") unless the dataset's preset changes it
+(`gaugan_sdk.presets`: its training defaults, its model, its files' layout); every preset value can be
+overridden on the command line. Model architecture options (ngf, use_vae, crop_size, ...) live in
+`GeneratorConfig` and are set with `--set name=value`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
+from gaugan_sdk.presets import PRESETS, preset_named
 
-DATASETS = ("procedural", "cityscapes", "ade20k", "coco", "custom")
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "scale_shortside",
                     "scale_shortside_and_crop", "fixed", "none")
-
-# Per-dataset training defaults of the reference (dataset `modify_commandline_options`); model defaults come from
-# the GeneratorConfig preset of the same name ("custom" has its own: label_nc 13, instances when given).
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "procedural": dict(preprocess="none", load_size=256, batch_size=4),
-    "cityscapes": dict(preprocess="fixed", load_size=512, batch_size=16),
-    "ade20k": dict(preprocess="resize_and_crop", load_size=286, batch_size=1),
-    "coco": dict(preprocess="resize_and_crop", load_size=286, batch_size=1),
-    "custom": dict(preprocess="resize_and_crop", load_size=286, batch_size=1),
-}
-
 
 @dataclass
 class TrainOptions:
@@ -84,28 +74,27 @@ class TrainOptions:
 
     # ------------------------------------------------------------------ resolution
     def resolved(self) -> TrainOptions:
-        """A copy with the dataset defaults filled in and every value checked."""
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset={self.dataset!r}; accepted: {', '.join(DATASETS)}")
-        defaults = DATASET_DEFAULTS[self.dataset]
+        """A copy with the dataset preset's defaults filled in and every value checked."""
+        if self.dataset not in PRESETS:
+            raise ValueError(f"dataset={self.dataset!r}; accepted: {', '.join(PRESETS)}")
+        preset = preset_named(self.dataset)
         out = dataclasses.replace(self, model=dict(self.model))
-        for key, value in defaults.items():
+        for key, value in preset.training.items():
             if getattr(out, key) is None:
                 setattr(out, key, value)
         if out.beta1 is None:
             out.beta1 = 0.5 if out.no_TTUR else 0.0
         if out.beta2 is None:
             out.beta2 = 0.999 if out.no_TTUR else 0.9
-        if out.dataset == "custom" and "use_instance" not in out.model:
-            out.model["use_instance"] = out.instance_dir is not None  # the reference crashes here instead
+        if "use_instance" not in {**preset.model, **out.model} and preset.layout is not None:
+            # instance edges where the dataset has instance maps (the reference crashes without them instead)
+            instances = preset.layout.instances
+            out.model["use_instance"] = instances is not None and instances.path(out.to_dict()) is not None
         out._check()
         out.generator_config()  # raises on a bad --set
         return out
 
     def generator_config(self) -> GeneratorConfig:
-        if self.dataset == "custom":
-            base = dict(label_nc=13, crop_size=256, aspect_ratio=1.0, use_instance=self.instance_dir is not None)
-            return GeneratorConfig(**{**base, **self.model})
         return GeneratorConfig.preset(self.dataset, **self.model)
 
     @property
@@ -131,10 +120,11 @@ class TrainOptions:
             raise ValueError(f"preprocess={self.preprocess!r}; accepted: {', '.join(PREPROCESS_MODES)}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r}; accepted: fp32, bf16")
-        if self.dataset == "custom" and not (self.label_dir and self.image_dir):
-            raise ValueError("dataset=custom needs --label-dir and --image-dir (and --instance-dir for instance maps)")
-        if self.dataset in ("cityscapes", "ade20k", "coco") and not self.dataroot:
-            raise ValueError(f"dataset={self.dataset} needs --dataroot (the folder holding its standard layout)")
+        layout = preset_named(self.dataset).layout
+        missing = [name for name in (layout.required if layout else ()) if not getattr(self, name)]
+        if missing:
+            flags = " and ".join(f"--{name.replace('_', '-')}" for name in missing)
+            raise ValueError(f"dataset={self.dataset} needs {flags} ({preset_named(self.dataset).description})")
         for name in ("batch_size", "load_size", "ndf", "n_layers_D", "num_D", "procedural_scenes",
                      "checkpoint_every", "log_every", "eval_samples"):
             if getattr(self, name) < 1:
@@ -160,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = TrainOptions()
     data = p.add_argument_group("data")
-    data.add_argument("--dataset", default=d.dataset, choices=DATASETS)
+    data.add_argument("--dataset", default=d.dataset, choices=list(PRESETS),
+                      help="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()))
     data.add_argument("--dataroot", help="cityscapes / ade20k / coco: the folder of the standard layout")
     data.add_argument("--label-dir", help="custom: label-id PNGs")
     data.add_argument("--image-dir", help="custom: images, paired with labels by file stem")

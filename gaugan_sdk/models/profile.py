@@ -1,7 +1,7 @@
 """Parameter and multiply-accumulate (MAC) counts, for tests and benchmarks.
 
 MACs are counted per forward call with hooks on Conv2d and Linear (norms, resizes and element-wise ops are
-left out, the usual convention and the one spade_facts.md section 8 uses). The model runs on the meta device,
+left out, the usual convention; docs/design.md, "The model"). The model runs on the meta device,
 so counting a full-size generator allocates nothing and takes well under a second.
 
     python -m gaugan_sdk.models.profile --preset cityscapes [--use-vae] [--batch 1]
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..config import GeneratorConfig
+from ..presets import PRESETS
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     from .generator import SPADEGenerator
 
     parser = argparse.ArgumentParser(description="Parameters and MACs of a SPADE generator preset.")
-    parser.add_argument("--preset", default="cityscapes", choices=sorted(GeneratorConfig.PRESETS))
+    parser.add_argument("--preset", default="cityscapes", choices=sorted(PRESETS))
     parser.add_argument("--use-vae", action="store_true")
     parser.add_argument("--num-upsampling-layers", choices=["normal", "more", "most"])
     parser.add_argument("--batch", type=int, default=1)

@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 
 from gaugan_sdk import Synthesizer
+from gaugan_sdk.labels import BUILTIN_LABEL_SETS
 
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/paint.js": "paint.js", "/paint.css": "paint.css"}
@@ -63,7 +64,7 @@ class PaintApp:
     def __init__(self, synthesizer: Synthesizer, max_upload: int = 8 << 20):
         if synthesizer.labels is None:
             raise ValueError(f"{synthesizer.path.name} does not record its label set, which the brushes need: "
-                             f"pass --labels (cityscapes, ade20k, coco, procedural)")
+                             f"pass --labels ({', '.join(BUILTIN_LABEL_SETS)})")
         if len(synthesizer.labels) > 256:
             raise ValueError(f"label set {synthesizer.labels.name!r} has {len(synthesizer.labels)} ids; the page "
                              f"paints 8-bit label PNGs (up to 256 ids)")
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("artifact", help="any artifact Synthesizer loads (.onnx .plan .engine .pt2 .pt .pth)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default localhost only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--labels", help="label set, for artifacts that do not record theirs")
+    p.add_argument("--labels", choices=BUILTIN_LABEL_SETS, help="label set, for artifacts that do not record theirs")
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest accepted upload")
     p.add_argument("--timeout", type=float, default=15.0,
