@@ -7,7 +7,8 @@ artifact's MACs (counted from the ONNX itself) and quality against eager fp32 of
     python -m export.benchmark --preset cityscapes --set use_vae=true --styles 8    # one mask, 8 styles
     python -m export.benchmark --checkpoint ckpt.pt --engines fp32 fp16 int8
 
-Latency: warm-up, then `--iters` timed calls; median and p90. Quality: PSNR and worst uint8 level vs eager, on
+Latency: warm-up, then `--iters` timed calls; median and p90 (gaugan_sdk.measure, one harness for every
+benchmark; `--json` also records the machine and its CPU flags). Quality: PSNR and worst uint8 level vs eager, on
 masks held out from calibration. Int8 runs twice on the CPU: Q/DQ executed exactly (what TensorRT computes) and
 ONNX Runtime's fused integer kernels (which saturate on x86 CPUs without VNNI; `gaugan_sdk.cpu`).
 On a CUDA machine eager runs on the GPU too (CUDA-event timing); ONNX Runtime runs on the providers it has.
@@ -16,8 +17,6 @@ On a CUDA machine eager runs on the GPU too (CUDA-event timing); ONNX Runtime ru
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -25,48 +24,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaugan_sdk.benchmark import p90
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
+from gaugan_sdk.presets import PRESETS
 from gaugan_sdk.contract import CPU_ONLY_GRAPHS, VARIANT_NAMES, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
+from gaugan_sdk.measure import Table, Timing, check_writable, time_calls
 from gaugan_sdk.metadata import PRECISIONS
 from gaugan_sdk.models import GeneratorGraph
 from gaugan_sdk.procedural import scene_batch
 
 from .calibration import INT8_MASKS
 from .macs import onnx_macs
-from .precision import apply_precision
-from .to_onnx import export_generator
+from .to_onnx import apply_precision, export_generator
 from .verify import generator_feeds, onnx_runner
 
 
 DEFAULT_VARIANTS = ("reference", "fast:conv", "fast:lookup", "fast:conv+fused", "fast:lookup+fused")
 
 
-def timed(fn, warmup: int, iters: int, cuda: bool = False) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) / 1000)
-        else:
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-    return times
+COLUMNS = ("backend", "graph", "batch", "gmac_per_image", "median_ms", "p90_ms", "images_per_s", "vs_first", "quality")
 
 
-def row(name: str, graph: str, times: list[float], batch: int, quality: str, gmacs: float | None = None) -> dict:
-    median = statistics.median(times)
-    return {"backend": name, "graph": graph, "batch": batch, "median_ms": 1000 * median, "p90_ms": 1000 * p90(times),
-            "images_per_s": batch / median, "gmac_per_image": gmacs, "quality": quality}
+def timed(fn, warmup: int, iters: int, cuda: bool = False) -> Timing:
+    """`fn` timed by the harness: on CUDA between CUDA events (the device's time), else by the wall clock."""
+    events = (lambda: torch.cuda.Event(enable_timing=True)) if cuda else None
+    return time_calls(fn, warmup=warmup, iters=iters, events=events)
+
+
+def add_row(table: Table, name: str, graph: str, timing: Timing, batch: int, quality: str,
+            gmacs: float | None = None) -> dict:
+    return table.add(backend=name, graph=graph, gmac_per_image=gmacs, quality=quality, **timing.row(batch))
 
 
 def variant(text: str) -> GraphVariant:
@@ -78,7 +66,7 @@ def variant(text: str) -> GraphVariant:
 
 def model_arguments(p: argparse.ArgumentParser) -> None:
     """The model a benchmark measures: --preset [--set ...] with random weights (--seed), or --checkpoint."""
-    p.add_argument("--preset", default="cityscapes", choices=sorted(GeneratorConfig.PRESETS))
+    p.add_argument("--preset", default="cityscapes", choices=sorted(PRESETS))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset field (random weights), e.g. --set use_vae=true")
     p.add_argument("--checkpoint", help="our checkpoint (default: the preset at full size, random weights)")
@@ -112,22 +100,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--calib-count", type=int, default=INT8_MASKS,
                    help="int8 calibration masks (default: gaugan-export's)")
     p.add_argument("--int8-target", type=float, help="int8 PSNR target of the conversion (default: the int8 gate)")
-    p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--json", help="also write the rows (and the machine) to this JSON file")
     args = p.parse_args(argv)
+    check_writable(args.json)
 
     generator = model_from(args)
     cfg = generator.cfg
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
-    print(f"{cfg.label_set or 'custom'} {cfg.image_size[0]}x{cfg.image_size[1]}, batch {args.batch}, "
-          f"torch {torch.__version__} ({device}, {torch.get_num_threads()} threads)")
     from gaugan_sdk.cpu import int8_saturation_reason
 
-    print(f"int8 on this CPU: {int8_saturation_reason() or 'fused kernels exact (int8 dot-product instructions)'}")
+    table = Table(f"{cfg.label_set or 'custom'} {cfg.image_size[0]}x{cfg.image_size[1]}, batch {args.batch}, torch "
+                  f"{torch.__version__} ({device}, {torch.get_num_threads()} threads)", COLUMNS,
+                  [f"int8 on this CPU: {int8_saturation_reason() or 'fused kernels exact (int8 dot-product)'}",
+                   "quality: against eager fp32 of the reference graph; vs_first: images/s against the first row"])
+    print(table.title)
     labels, instances = scene_batch(1000, args.calib_count, *cfg.image_size, label_set_for(cfg))
     held_out = scene_batch(3000, args.batch, *cfg.image_size, label_set_for(cfg))  # timing and quality
     batch = Range(1, args.batch, max(args.batch, args.styles, 8))
-    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         reference = None
         for graph in args.graphs:
@@ -147,28 +137,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 if reference is None:
                     reference = out if graph.graph == "reference" else \
                         GeneratorGraph(generator).eval().to(device)(*inputs).float().cpu().numpy()
-
-                def eager(module=module, inputs=inputs):
-                    module(*inputs)
-                    if cuda:
-                        torch.cuda.synchronize()
-
-                rows.append(row(f"eager PyTorch fp32 ({device})", name, timed(eager, args.warmup, args.iters, cuda),
-                                args.batch, _quality(out, reference), gmacs))
+                add_row(table, f"eager PyTorch fp32 ({device})", name,
+                        timed(lambda module=module, inputs=inputs: module(*inputs), args.warmup, args.iters, cuda),
+                        args.batch, _quality(out, reference), gmacs)
             for engine in args.engines if graph.graph not in CPU_ONLY_GRAPHS else ["fp32"]:  # sparse: fp32 only
-                rows += _onnx_rows(args, engine, fp32_path, Path(tmp), meta, name, feeds, reference, gmacs,
-                                   generator_feeds(meta, labels, instances))
+                _onnx_rows(table, args, engine, fp32_path, Path(tmp), meta, name, feeds, reference, gmacs,
+                           generator_feeds(meta, labels, instances))
             if args.pt2 and graph.graph not in CPU_ONLY_GRAPHS:
-                rows += _pt2_rows(args, generator, graph, Path(tmp), batch, feeds, reference, gmacs, device)
+                _pt2_rows(table, args, generator, graph, Path(tmp), batch, feeds, reference, gmacs, device)
             if args.styles and meta.z_dim is not None:
-                rows += _styles_rows(args, fp32_path, meta, name, feeds)
-    _print(rows)
+                _styles_rows(table, args, fp32_path, meta, name, feeds)
+    base = table.rows[0]["images_per_s"]
+    for row in table.rows:
+        row["vs_first"] = f"{row['images_per_s'] / base:.2f}x"
+    print("\n" + table.text())
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
-    return rows
+        table.write_json(args.json)
+    return table.rows
 
 
-def _onnx_rows(args, engine, fp32_path, tmp, meta, name, feeds, reference, gmacs, calib) -> list[dict]:
+def _onnx_rows(table, args, engine, fp32_path, tmp, meta, name, feeds, reference, gmacs, calib) -> None:
     path = fp32_path if engine == "fp32" else tmp / f"{fp32_path.stem}.{engine}.onnx"
     note = ""
     if engine != "fp32":
@@ -179,21 +167,18 @@ def _onnx_rows(args, engine, fp32_path, tmp, meta, name, feeds, reference, gmacs
             print(f"  {line}")
         note = f", {len(report.kept_fp16_nodes)} convs in fp16" if engine == "int8" else ""
         print(f"converted the {name} graph to {engine} in {time.perf_counter() - t:.1f} s")
-    rows = []
     # int8 on the CPU both ways: exact Q/DQ (what TensorRT computes) and ONNX Runtime's fused kernels
     for mode in ("exact", "fused") if engine == "int8" else ("exact",):
         run = onnx_runner(path, int8_mode=mode)
         out = run(feeds)[0]
         backend = f"ONNX Runtime {engine}{f' {mode}' if engine == 'int8' else ''} (CPU EP)"
-        rows.append(row(backend, name, timed(lambda run=run: run(feeds), args.warmup, args.iters), args.batch,
-                        _quality(out, reference) + note, gmacs))
-    return rows
+        add_row(table, backend, name, timed(lambda run=run: run(feeds), args.warmup, args.iters), args.batch,
+                _quality(out, reference) + note, gmacs)
 
 
-def _pt2_rows(args, generator, graph, tmp, batch, feeds, reference, gmacs, device) -> list[dict]:
+def _pt2_rows(table, args, generator, graph, tmp, batch, feeds, reference, gmacs, device) -> None:
     from .to_pt2 import export_generator_pt2, pt2_runner
 
-    rows = []
     for precision in ("fp32", "fp16") if device == "cuda" else ("fp32",):
         name = graph.label
         path = tmp / f"{name.replace(':', '_').replace('+', '_')}.{precision}.pt2"
@@ -203,13 +188,12 @@ def _pt2_rows(args, generator, graph, tmp, batch, feeds, reference, gmacs, devic
         print(f"AOTInductor package of the {name} graph ({precision}, {device}) in {time.perf_counter() - t:.1f} s")
         run = pt2_runner(path, meta)
         out = run(feeds)[0]
-        rows.append(row(f"AOTInductor {precision} ({device})", name,
-                        timed(lambda run=run: run(feeds), args.warmup, args.iters, device == "cuda"), args.batch,
-                        _quality(out, reference), gmacs))
-    return rows
+        add_row(table, f"AOTInductor {precision} ({device})", name,
+                timed(lambda run=run: run(feeds), args.warmup, args.iters, device == "cuda"), args.batch,
+                _quality(out, reference), gmacs)
 
 
-def _styles_rows(args, path, meta, name, feeds) -> list[dict]:
+def _styles_rows(table, args, path, meta, name, feeds) -> None:
     """One mask with `--styles` styles against one image: the fast graph takes the mask once (label batch 1),
     the reference graph needs it repeated."""
     run = onnx_runner(path)
@@ -219,27 +203,15 @@ def _styles_rows(args, path, meta, name, feeds) -> list[dict]:
         maps = {k: np.repeat(v, args.styles, axis=0) for k, v in maps.items()}
     single = timed(lambda: run({**{k: v[:1] for k, v in maps.items()}, "z": z[:1]}), args.warmup, args.iters)
     many = timed(lambda: run({**maps, "z": z}), args.warmup, args.iters)
-    ratio = statistics.median(many) / statistics.median(single)
     how = "mask once" if meta.broadcasts_label else "mask repeated"
-    return [row("ONNX Runtime fp32, 1 style (CPU EP)", name, single, 1, "reference for the styles row"),
-            row(f"ONNX Runtime fp32, 1 mask x {args.styles} styles (CPU EP)", name, many, args.styles,
-                f"{ratio:.2f} single images ({how})")]
+    add_row(table, "ONNX Runtime fp32, 1 style (CPU EP)", name, single, 1, "reference for the styles row")
+    add_row(table, f"ONNX Runtime fp32, 1 mask x {args.styles} styles (CPU EP)", name, many, args.styles,
+            f"{many.median / single.median:.2f} single images ({how})")
 
 
 def _quality(out: np.ndarray, reference: np.ndarray) -> str:
     worst = int(np.abs(image_to_uint8(out).astype(int) - image_to_uint8(reference).astype(int)).max())
     return f"PSNR {psnr(out, reference):.1f} dB, max|d| {np.abs(out - reference).max():.2g}, worst {worst} levels"
-
-
-def _print(rows: list[dict]) -> None:
-    base = rows[0]["median_ms"] / rows[0]["batch"]
-    print(f"\n{'backend':<50}{'graph':<13}{'batch':>6}{'GMAC':>8}{'median ms':>11}{'p90 ms':>10}{'img/s':>8}"
-          f"{'vs first':>10}  quality vs eager fp32 (reference graph)")
-    for r in rows:
-        gmac = f"{r['gmac_per_image']:.1f}" if r["gmac_per_image"] is not None else "-"
-        speed = base / (r["median_ms"] / r["batch"])
-        print(f"{r['backend']:<50}{r['graph']:<13}{r['batch']:>6}{gmac:>8}{r['median_ms']:>11.1f}{r['p90_ms']:>10.1f}"
-              f"{r['images_per_s']:>8.2f}{speed:>9.2f}x  {r['quality']}")
 
 
 if __name__ == "__main__":

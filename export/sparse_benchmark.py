@@ -15,6 +15,7 @@ image against the dense one (max |diff| in fp32, uint8 levels).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import tempfile
@@ -26,18 +27,22 @@ import torch
 
 from gaugan_sdk.contract import MASK_CONVS, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8
-from gaugan_sdk.kinds import ONNX
 from gaugan_sdk.labels import label_set_for
+from gaugan_sdk.measure import Table, check_writable
 from gaugan_sdk.models import GeneratorGraph
 from gaugan_sdk.models.fast import FastGenerator, block_levels, mask_levels
 from gaugan_sdk.models.sparse import TAPS, band_masks
 from gaugan_sdk.procedural import MASK_KINDS, mask_batch
 
-from .api import fast_variant
 from .benchmark import model_arguments, model_from, timed
 from .macs import onnx_macs
 from .to_onnx import export_generator
 from .verify import generator_feeds, onnx_runner
+
+
+COLUMNS = ("kind", "sparse_blocks", "dense_gmac", "sparse_gmac", "speedup_vs_dense", "speedup_vs_eager",
+           "max_abs_diff", "uint8_within_1")
+SWEEP_COLUMNS = ("map", "block", "size", "band", "sparse_ms", "dense_ms", "sparse_per_dense")
 
 
 def band_report(module: FastGenerator, feeds: dict[str, np.ndarray]) -> list[dict]:
@@ -69,10 +74,9 @@ def sweep(generator, dense: GraphVariant, sparse_variant: GraphVariant, iters: i
     """Each block's time through its sparse and through its dense branch (ONNX Runtime's profile of the If
     nodes, graphs built always-sparse and always-dense) on maps whose band covers from a few percent to all of
     each level: blocky maps of 4..128-pixel squares, procedural scenes, one class. Where the two cross is where
-    the threshold (`models.sparse.DENSE_ABOVE`) belongs."""
+    the threshold (the variant's `dense_above`, default contract.DENSE_ABOVE) belongs."""
     import onnxruntime as ort
 
-    from gaugan_sdk.models.sparse import dense_above
     from gaugan_sdk.procedural import blocky_labels
 
     cfg = generator.cfg
@@ -86,8 +90,8 @@ def sweep(generator, dense: GraphVariant, sparse_variant: GraphVariant, iters: i
     block_times = {}
     for mode, fraction in (("sparse", 1.0), ("dense", 0.0)):
         path = tmp / f"sweep_{mode}.onnx"
-        with dense_above(fraction):
-            meta = export_generator(generator, path, Shapes(Range(1, 1, 1)), variant=sparse_variant)
+        forced = dataclasses.replace(sparse_variant, dense_above=fraction)
+        meta = export_generator(generator, path, Shapes(Range(1, 1, 1)), variant=forced)
         options = ort.SessionOptions()
         options.enable_profiling, options.profile_file_prefix = True, str(tmp / f"profile_{mode}")
         options.log_severity_level = 3
@@ -111,10 +115,6 @@ def sweep(generator, dense: GraphVariant, sparse_variant: GraphVariant, iters: i
         for j, block in enumerate(band_report(module.generator, feeds)):
             rows.append({"map": name, "block": j, "size": block["size"], "band": block["band"],
                          "sparse_ms": block_times[("sparse", name, j)], "dense_ms": block_times[("dense", name, j)]})
-    print(f"\n{'map':<14}{'block':>6}{'size':>10}{'band':>7}{'sparse ms':>11}{'dense ms':>10}{'sparse/dense':>14}")
-    for r in sorted(rows, key=lambda r: (r["block"], r["band"])):
-        print(f"{r['map']:<14}{r['block']:>6}{'x'.join(map(str, r['size'])):>10}{100 * r['band']:>6.0f}%"
-              f"{r['sparse_ms']:>11.1f}{r['dense_ms']:>10.1f}{r['sparse_ms'] / r['dense_ms']:>14.2f}")
     return rows
 
 
@@ -131,21 +131,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--sweep", action="store_true",
                    help="instead: each block's sparse and dense time over band fractions (where the threshold goes)")
     args = p.parse_args(argv)
+    check_writable(args.json)
 
     generator = model_from(args)
     cfg = generator.cfg
-    default = fast_variant(cfg, ONNX)
-    mask_conv = default.mask_conv if args.mask_conv == "auto" else args.mask_conv
-    dense, sparse = GraphVariant("fast", mask_conv, False), GraphVariant("sparse", mask_conv, False)
+    dense = GraphVariant.for_target("fast", cfg, "cpu", mask_conv=args.mask_conv)
+    sparse = GraphVariant.for_target("sparse", cfg, "cpu", mask_conv=args.mask_conv)
     print(f"{cfg.label_set or 'custom'} {cfg.image_size[0]}x{cfg.image_size[1]}, batch 1, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads); dense {dense.label} vs {sparse.label}")
     rows = []
+    table = Table(f"sparse {sparse.label} vs dense {dense.label}", COLUMNS)
     with tempfile.TemporaryDirectory() as tmp:
         if args.sweep:
-            rows = sweep(generator, dense, sparse, args.iters, Path(tmp))
+            sweep_table = Table(f"sweep: {sparse.label} vs {dense.label}, per block", SWEEP_COLUMNS)
+            for row in sweep(generator, dense, sparse, args.iters, Path(tmp)):
+                sweep_table.add(**row, sparse_per_dense=row["sparse_ms"] / row["dense_ms"])
+            print("\n" + sweep_table.text())
             if args.json:
-                Path(args.json).write_text(json.dumps(rows, indent=2))
-            return rows
+                sweep_table.write_json(args.json)
+            return sweep_table.rows
         paths, runs = {}, {}
         for variant in (dense, sparse):
             paths[variant] = Path(tmp) / f"{variant.graph}.onnx"
@@ -168,21 +172,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 inputs = [torch.from_numpy(x) for x in feeds.values()]
                 with torch.no_grad():
                     times["eager"] = timed(lambda inputs=inputs: reference(*inputs), args.warmup, args.iters)
-            medians = {k: 1000 * statistics.median(t) for k, t in times.items()}
+            medians = {k: 1000 * t.median for k, t in times.items()}
             levels = {b["level"]: b for b in blocks}
             diff = np.abs(out[sparse] - out[dense])
             levels_off = np.abs(image_to_uint8(out[sparse]).astype(int) - image_to_uint8(out[dense]).astype(int))
-            rows.append({"kind": kind, "band_by_level": {f"{v['size'][0]}x{v['size'][1]}": round(v["band"], 4)
+            rows.append(table.add(kind=kind, **{ "band_by_level": {f"{v['size'][0]}x{v['size'][1]}": round(v["band"], 4)
                                                          for v in levels.values()},
                          "sparse_blocks": sum(b["sparse"] for b in blocks), "blocks": len(blocks),
                          "dense_gmac": dense_macs / 1e9, "sparse_gmac": (dense_macs - skipped) / 1e9,
                          "median_ms": medians, "speedup_vs_dense": medians["fast"] / medians["sparse"],
                          "speedup_vs_eager": medians["eager"] / medians["sparse"] if "eager" in medians else None,
                          "max_abs_diff": float(diff.max()), "uint8_within_1": float((levels_off <= 1).mean()),
-                         "uint8_worst": int(levels_off.max())})
+                         "uint8_worst": int(levels_off.max())}))
             _print_row(rows[-1])
+    print("\n" + table.text())
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        table.write_json(args.json)
     return rows
 
 

@@ -6,26 +6,28 @@ Ultralytics' benchmark prints: format, precision, size on disk, quality, latency
 
 Every artifact runs the same held-out procedural masks (and, for style models, the same seeds). Quality is the
 PSNR of its uint8 images against a reference's: `--reference` (a checkpoint: eager PyTorch fp32), else the
-first artifact's (the table says which). Latency per call: `--warmup` calls, then `--iters` timed ones; median and p90.
+first artifact's (the table says which). Latency per call: `--warmup` calls, then `--iters` timed ones; median
+and p90 (gaugan_sdk.measure, the harness of every benchmark of the SDK; the JSON names the machine).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from .imaging import psnr
 from .kinds import CHECKPOINT, kind_of
+from .measure import Table, check_writable, time_calls
 from .procedural import scene_batch
 from .synthesizer import Synthesizer, resolve_artifact
 
-__all__ = ["benchmark", "table", "p90", "main"]
+__all__ = ["benchmark", "table", "COLUMNS", "main"]
+
+COLUMNS = ("artifact", "format", "backend", "precision", "size_mb", "batch", "psnr_db", "median_ms", "p90_ms",
+           "images_per_s")
 
 
 def benchmark(artifacts: list[str | Path], *, reference: str | Path | None = None, batches: tuple[int, ...] = (1,),
@@ -33,8 +35,8 @@ def benchmark(artifacts: list[str | Path], *, reference: str | Path | None = Non
     """One row per artifact and batch; and what the quality column is measured against."""
     if not artifacts:
         raise ValueError("no artifacts to benchmark")
-    if any(b < 1 for b in batches) or iters < 1 or warmup < 0:
-        raise ValueError(f"batches {batches}, iters {iters}, warmup {warmup}: batches and iters >= 1, warmup >= 0")
+    if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batches):
+        raise ValueError(f"batches {batches}: accepted: ints >= 1")
     paths = [resolve_artifact(a) for a in artifacts]
     first = Synthesizer(paths[0], device=device)
     labels, instances = scene_batch(3000, max(batches), *first.size, first.labels)
@@ -49,14 +51,12 @@ def benchmark(artifacts: list[str | Path], *, reference: str | Path | None = Non
                 expected = images
             quality = psnr(images, expected, peak_to_peak=255.0)
             for batch in batches:
-                times = _timed(lambda syn=syn, batch=batch: _run(syn, labels[:batch], instances[:batch]), warmup,
-                               iters)
-                median = statistics.median(times)
+                timing = time_calls(lambda syn=syn, batch=batch: _run(syn, labels[:batch], instances[:batch]),
+                                    warmup=warmup, iters=iters)
                 rows.append({"artifact": path.name, "format": syn.meta.format, "backend": syn.backend,
-                             "precision": syn.meta.precision, "size_mb": _size_mb(path, syn), "batch": batch,
-                             "resolution": f"{syn.size[0]}x{syn.size[1]}", "psnr_db": quality,
-                             "median_ms": 1000 * median, "p90_ms": 1000 * p90(times),
-                             "images_per_s": batch / median})
+                             "execution": syn.execution, "precision": syn.meta.precision,
+                             "size_mb": _size_mb(path, syn), "resolution": f"{syn.size[0]}x{syn.size[1]}",
+                             "psnr_db": quality, **timing.row(batch)})
     return rows, against
 
 
@@ -79,37 +79,19 @@ def _run(syn: Synthesizer, labels: np.ndarray, instances: np.ndarray) -> np.ndar
     return syn.run(labels, instances if syn.meta.takes_instance else None, seed=seeds)
 
 
-def _timed(fn, warmup: int, iters: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def p90(times: list[float]) -> float:
-    """The 90th percentile of timings (nearest rank), as every benchmark of the SDK reports it."""
-    return sorted(times)[max(0, round(0.9 * len(times)) - 1)]
-
-
 def _size_mb(path: Path, syn: Synthesizer) -> float:
     files = [path] + ([path.with_name(syn.meta.encoder)] if syn.meta.encoder else [])
     return sum(f.stat().st_size for f in files if f.is_file()) / 2**20
 
 
-def table(rows: list[dict], against: str) -> str:
-    head = (f"{'artifact':<24}{'format':<11}{'backend':<13}{'precision':<10}{'size MB':>9}{'batch':>6}{'PSNR dB':>9}"
-            f"{'median ms':>11}{'p90 ms':>9}{'img/s':>9}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        quality = "-" if r["psnr_db"] is None else "inf" if r["psnr_db"] == float("inf") else f"{r['psnr_db']:.1f}"
-        lines.append(f"{r['artifact']:<24}{r['format']:<11}{r['backend']:<13}{r['precision']:<10}{r['size_mb']:>9.1f}"
-                     f"{r['batch']:>6}{quality:>9}{r['median_ms']:>11.1f}{r['p90_ms']:>9.1f}{r['images_per_s']:>9.2f}")
-    lines.append(f"PSNR of uint8 images against {against}, on {rows[0]['resolution']} held-out procedural masks")
-    return "\n".join(lines)
+def table(rows: list[dict], against: str) -> Table:
+    """The rows as the harness's table, with what the PSNR is measured against."""
+    out = Table("gaugan-benchmark", COLUMNS)
+    for row in rows:
+        out.add(**row)
+    if rows:
+        out.note(f"PSNR of uint8 images against {against}, on {rows[0]['resolution']} held-out procedural masks")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,21 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
     p.add_argument("--iters", type=int, default=5, help="timed calls (default 5)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: the best each artifact has")
-    p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--json", help="also write the rows (and the machine) to this JSON file")
     args = p.parse_args(argv)
     try:
+        check_writable(args.json)  # before the run, not after it
         rows, against = benchmark(args.artifacts, reference=args.reference, batches=tuple(args.batch),
                                   warmup=args.warmup, iters=args.iters, device=args.device)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError) as e:
+        result = table(rows, against)
+        print(result.text())
+        if args.json:
+            result.write_json(args.json)
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, RuntimeError, ImportError, OSError) as e:
         print(f"gaugan-benchmark: error: {e}", file=sys.stderr)
         return 2
-    print(table(rows, against))
-    if args.json:
-        from ._io import atomic_write
-
-        with atomic_write(args.json) as tmp:
-            finite = [{**r, "psnr_db": r["psnr_db"] if np.isfinite(r["psnr_db"]) else None} for r in rows]
-            tmp.write_text(json.dumps({"against": against, "rows": finite}, indent=2))  # identical: null
     return 0
 
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         rows, against = benchmark(artifacts, reference=reference, batches=tuple(args.batch), warmup=args.warmup,
                                   iters=args.iters)
         cfg = Synthesizer(artifacts[0]).config
-    print("\n" + table(rows, against))
+    print("\n" + table(rows, against).text())
     h, w = cfg.image_size
     ids = 4 * h * w * (2 if cfg.use_instance else 1)
     one_hot = 4 * h * w * cfg.semantic_nc

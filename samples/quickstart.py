@@ -90,12 +90,12 @@ def main(argv: list[str] | None = None) -> dict:
     flat = ConfusionMatrix(len(syn.labels))
     flat.update(masks, oracle.segment(np.full_like(renders, 128)))
     scores["flat gray (floor)"] = flat.mean_iou()
-    timings, against = benchmark([*artifacts, checkpoint], reference=checkpoint, batches=(1, 8), warmup=1, iters=5)
-    timings = [{**r, "psnr_db": r["psnr_db"] if np.isfinite(r["psnr_db"]) else None} for r in timings]  # JSON
+    rows, against = benchmark([*artifacts, checkpoint], reference=checkpoint, batches=(1, 8), warmup=1, iters=5)
+    latency = table(rows, against)
     summary = {
         "run_dir": str(run_dir), "checkpoint": str(checkpoint), "artifacts": [str(a) for a in artifacts],
         "grid": str(grid_path), "iterations": iters, "image_size": [height, width],
-        "oracle_mIoU": scores, "latency": timings,
+        "oracle_mIoU": scores, "latency": latency.to_json(),
         "minutes": {"train": (t_train - t_start) / 60, "export": (t_export - t_train) / 60,
                     "total": (time.perf_counter() - t_start) / 60},
     }
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     print(f"[4/4] oracle mIoU on {len(masks)} held-out masks: " +
           ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    print("\n" + table(timings, against))
+    print("\n" + latency.text())
     print(f"\ndone in {summary['minutes']['total']:.1f} min: {run_dir}\n  grid      {grid_path}\n  summary   "
           f"{run_dir / 'summary.json'}\n  next: Synthesizer({str(artifacts[0])!r}).run(mask)  |  tensorboard "
           f"--logdir {run_dir}")

@@ -39,7 +39,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,17 +51,17 @@ import torch
 
 from gaugan_sdk import Synthesizer
 from gaugan_sdk._io import atomic_write
-from gaugan_sdk.benchmark import p90
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.contract import REFERENCE, GraphVariant, Range, Shapes
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
+from gaugan_sdk.measure import Timing, time_calls
 from gaugan_sdk.models import GeneratorGraph, random_generator
 from gaugan_sdk.models.profile import generator_macs
 from gaugan_sdk.procedural import scene_batch
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = GraphVariant("fast", "conv", True)  # the GPU target's fast graph (export.fast_variant for TensorRT / CUDA)
+FAST = GraphVariant("fast", "conv", True)  # the GPU target's fast graph (GraphVariant.for_target on cuda)
 STEPS = ("env", "inference", "aot", "runtime", "training")
 AOT_RESERVE_S = 180  # with --budget: what a .pt2 compile leaves to runtime (~50 s) and training (~100 s + learning)
 
@@ -127,11 +126,10 @@ class Suite:
         with atomic_write(self.out / "gpu_suite.md") as tmp:
             tmp.write_text(markdown(self.results))
 
-    def timer(self, fn, warmup: int, iters: int) -> list[float]:
-        """Seconds per call: CUDA events on a GPU, wall clock on the CPU (export.benchmark's timing)."""
-        from export.benchmark import timed
-
-        return timed(fn, warmup, iters, self.cuda)
+    def timer(self, fn, warmup: int, iters: int) -> Timing:
+        """The harness's timing (gaugan_sdk.measure): CUDA events on a GPU, the wall clock on the CPU."""
+        events = (lambda: torch.cuda.Event(enable_timing=True)) if self.cuda else None
+        return time_calls(fn, warmup=warmup, iters=iters, events=events)
 
 
 # ---------------------------------------------------------------------------------------------- env
@@ -147,11 +145,11 @@ def env(suite: Suite):
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]
         a = torch.randn(n, n, dtype=dtype, device=suite.device)
         b = torch.randn(n, n, dtype=dtype, device=suite.device)
-        times = suite.timer(lambda a=a, b=b: a @ b, 3, 10 if suite.cuda else 3)
-        tflops = 2 * n ** 3 / statistics.median(times) / 1e12
+        timing = suite.timer(lambda a=a, b=b: a @ b, 3, 10 if suite.cuda else 3)
+        tflops = 2 * n ** 3 / timing.median / 1e12
         if suite.peak_tflops is None or name == "fp16":
             suite.peak_tflops = tflops  # MFU's reference: fp16 on GPUs (the dtype the fp16 rows run in)
-        yield {"matmul": f"{n}^3 {name}", "median_ms": 1000 * statistics.median(times), "tflops": tflops}
+        yield {"matmul": f"{n}^3 {name}", "median_ms": 1000 * timing.median, "tflops": tflops}
     suite.results["env"]["peak_tflops"] = suite.peak_tflops
 
 
@@ -201,14 +199,11 @@ def inference(suite: Suite):
 def _row(suite: Suite, graph: str, mode: str, batch: int, fn, reference: torch.Tensor, flops: float) -> dict:
     with torch.no_grad():
         out = fn().float()
-        times = suite.timer(lambda: fn(), suite.args.warmup, suite.args.iters)
-    median = statistics.median(times)
+        timing = suite.timer(lambda: fn(), suite.args.warmup, suite.args.iters)
     diff = (out - reference).abs().max().item()
     quality = psnr(out.cpu().numpy(), reference.cpu().numpy())
-    mfu = flops * batch / median / (suite.peak_tflops * 1e12) if suite.peak_tflops else None
-    return {"graph": graph, "mode": mode, "batch": batch, "median_ms": 1000 * median,
-            "p90_ms": 1000 * p90(times), "images_per_s": batch / median,
-            "max_abs_diff": diff, "psnr_db": quality, "mfu": mfu}
+    mfu = flops * batch / timing.median / (suite.peak_tflops * 1e12) if suite.peak_tflops else None
+    return {"graph": graph, "mode": mode, **timing.row(batch), "max_abs_diff": diff, "psnr_db": quality, "mfu": mfu}
 
 
 def _cuda_graph(module, label: torch.Tensor, instance: torch.Tensor):
@@ -274,10 +269,8 @@ def _styles_rows(suite: Suite):
     dtype = torch.float16 if suite.cuda else torch.float32
     z = torch.randn(8, cfg.z_dim, device=suite.device, dtype=dtype)
     with torch.no_grad():
-        one = statistics.median(suite.timer(lambda: graph(label, instance, z[:1]), suite.args.warmup,
-                                            suite.args.iters))
-        eight = statistics.median(suite.timer(lambda: graph(label, instance, z), suite.args.warmup,
-                                              suite.args.iters))
+        one = suite.timer(lambda: graph(label, instance, z[:1]), suite.args.warmup, suite.args.iters).median
+        eight = suite.timer(lambda: graph(label, instance, z), suite.args.warmup, suite.args.iters).median
     yield {"graph": FAST.label, "mode": f"one mask x 8 styles ({'fp16' if suite.cuda else 'fp32'})",
            "one_image_ms": 1000 * one, "eight_styles_ms": 1000 * eight, "in_single_images": eight / one}
 

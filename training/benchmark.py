@@ -5,7 +5,8 @@
 
 Each variant builds the full recipe (generator, multiscale discriminator, the losses; VGG with --vgg-weights),
 runs --warmup steps, then --iters timed steps (one G step + one D step each) on procedural scenes; it reports
-it/s, images/s, peak GPU memory and whether every loss stayed finite. CUDA timings are synchronized.
+it/s and images/s of the median step (gaugan_sdk.measure), peak GPU memory and whether every loss stayed finite.
+CUDA timings are synchronized.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import time
 
 import torch
 
 from gaugan_sdk.config import parse_overrides
+from gaugan_sdk.measure import Table, check_writable, time_calls
 
 from .datasets import ProceduralDataset
 from .distributed import resolve_device
@@ -25,33 +26,31 @@ from .options import TrainOptions
 from .trainer import Trainer
 
 
+COLUMNS = ("precision", "channels_last", "it_per_s", "images_per_s", "peak_gib", "finite")
+
+
 def measure(opts: TrainOptions, device: torch.device, warmup: int, iters: int) -> dict:
     cfg = opts.generator_config()
     torch.manual_seed(opts.seed)
     trainer = Trainer(opts, cfg, device)
     data = ProceduralDataset(cfg, opts.batch_size * (warmup + iters), seed=opts.seed)
-    batches = list(torch.utils.data.DataLoader(data, batch_size=opts.batch_size))
+    batches = iter(list(torch.utils.data.DataLoader(data, batch_size=opts.batch_size)))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    finite = True
-    start = None
-    for i, batch in enumerate(batches):
-        if i == warmup:
-            _sync(device)
-            start = time.perf_counter()
+    losses: list[float] = []
+
+    def step() -> None:  # one G step and one D step on the next batch
+        batch = next(batches)
         g, _ = trainer.generator_step(batch)
         d = trainer.discriminator_step(batch)
-        finite &= all(math.isfinite(v) for v in {**g, **d}.values())
-    _sync(device)
-    seconds = time.perf_counter() - start
-    memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    return {"precision": opts.precision, "channels_last": opts.channels_last, "it_per_s": iters / seconds,
-            "images_per_s": iters * opts.batch_size / seconds, "peak_gib": memory, "finite": finite}
+        losses.extend({**g, **d}.values())
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
+    timing = time_calls(step, warmup=warmup, iters=iters, sync=sync)
+    memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    return {"precision": opts.precision, "channels_last": opts.channels_last, "it_per_s": 1 / timing.median,
+            "images_per_s": opts.batch_size / timing.median, "peak_gib": memory,
+            "finite": all(math.isfinite(v) for v in losses)}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -65,7 +64,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--device", default="auto")
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    p.add_argument("--json", help="also write the rows (and the machine) to this JSON file")
     args = p.parse_args(argv)
+    check_writable(args.json)
     device = resolve_device(args.device)
     model = {**_preset_model(args.preset), **parse_overrides(args.set)}
     rows = []
@@ -80,13 +81,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     cfg = opts.generator_config()
     h, w = cfg.image_size
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"\n{args.preset} recipe on procedural scenes, {h}x{w}, ngf {cfg.ngf}, batch {args.batch_size}, {name}, "
-          f"torch {torch.__version__}; {args.iters} steps after {args.warmup} warm-up")
-    print(f"{'precision':<10}{'channels_last':<15}{'it/s':>8}{'img/s':>8}{'peak GiB':>10}  losses")
-    for r in rows:
-        peak = "-" if math.isnan(r["peak_gib"]) else f"{r['peak_gib']:.2f}"  # measured on CUDA only
-        print(f"{r['precision']:<10}{str(r['channels_last']):<15}{r['it_per_s']:>8.2f}{r['images_per_s']:>8.2f}"
-              f"{peak:>10}  {'finite' if r['finite'] else 'NOT FINITE'}")
+    table = Table(f"{args.preset} recipe on procedural scenes, {h}x{w}, ngf {cfg.ngf}, batch {args.batch_size}, "
+                  f"{name}, torch {torch.__version__}; median step of {args.iters} after {args.warmup} warm-up",
+                  COLUMNS)
+    for row in rows:
+        table.add(**row)
+    print("\n" + table.text())
+    if args.json:
+        table.write_json(args.json)
     return rows
 
 
