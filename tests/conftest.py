@@ -1,42 +1,59 @@
-"""Shared fixtures: tiny model configs (small ngf, small SPADE hidden width, 64x128-ish images) keep the CPU
-test run fast while exercising the same code paths as the full-size models."""
+"""Shared fixtures, built on tests/helpers.py (the helpers' one home): session-wide tiny models and exports that
+several test modules read (none writes beside them)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-DATA = Path(__file__).parent / "data"
-# the label layouts every preset exercises: instance edges (cityscapes), dontcare (ade20k), plain (coco), each
-# with the style path where it differs
-LAYOUTS = [("cityscapes", {}), ("ade20k", {}), ("coco", {}), ("cityscapes", dict(use_vae=True)),
-           ("coco", dict(use_vae=True))]
+from helpers import LAYOUTS, realistic_generator, tiny_config
 
 
-def tiny_config(preset: str = "cityscapes", **overrides):
-    from gaugan_sdk.config import GeneratorConfig
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory):
+    """Our checkpoint files of two tiny models: city.pt (cityscapes layout, instance edges) and coco.pt (coco
+    layout with a style encoder), read by the export tests (none writes beside them)."""
+    import torch
 
-    small = {"cityscapes": dict(crop_size=128), "ade20k": dict(crop_size=64), "coco": dict(crop_size=64)}[preset]
-    if overrides.get("num_upsampling_layers") == "most":
-        small = dict(crop_size=small["crop_size"] * 2)  # 7 up layers need a larger crop for a non-empty grid
-    return GeneratorConfig.preset(preset, **{"ngf": 8, "spade_hidden": 16, **small, **overrides})
+    from gaugan_sdk.checkpoint import save_checkpoint
+    from gaugan_sdk.models import ConvEncoder
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    city, coco = tiny_config("cityscapes"), tiny_config("coco", use_vae=True)
+    save_checkpoint(folder / "city.pt", city, realistic_generator(city))
+    torch.manual_seed(0)
+    save_checkpoint(folder / "coco.pt", coco, realistic_generator(coco), ConvEncoder(coco).eval())
+    return folder
 
 
-def random_labels(cfg, batch: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Blocky random label maps (and instance maps when the model uses them) at the config's image size."""
-    from gaugan_sdk.procedural import blocky_labels
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """cityscapes (instance edges) and coco + VAE (style encoder) as fp32 ONNX files with their sidecars (batch
+    1..4, opt 2) and checkpoints: {name: dict(cfg, generator, encoder, onnx, checkpoint)}, read by the runtime
+    tests (none writes beside them)."""
+    import torch
 
-    rng = np.random.default_rng(seed)
-    h, w = cfg.image_size
-    labels = blocky_labels(rng, batch, h, w, cfg.num_label_channels)
-    if cfg.contain_dontcare_label:
-        labels[:, :4, :4] = 255
-    instance = None
-    if cfg.use_instance:
-        instance = labels.astype(np.int32) * 1000 + blocky_labels(rng, batch, h, w, 3, block=16)
-    return labels, instance
+    from export.to_onnx import export_encoder, export_generator
+    from gaugan_sdk.checkpoint import save_checkpoint
+    from gaugan_sdk.contract import Shapes
+    from gaugan_sdk.metadata import write_sidecar
+    from gaugan_sdk.models import ConvEncoder
+
+    folder = tmp_path_factory.mktemp("artifacts")
+    out = {}
+    for name, cfg in (("city", tiny_config("cityscapes")), ("coco", tiny_config("coco", use_vae=True))):
+        generator = realistic_generator(cfg)
+        torch.manual_seed(1)
+        encoder = ConvEncoder(cfg).eval() if cfg.use_vae else None
+        save_checkpoint(folder / f"{name}.pt", cfg, generator, encoder)
+        meta = export_generator(generator, folder / f"{name}.onnx", Shapes(batch=(1, 2, 4)),
+                                encoder_file=f"{name}_encoder.onnx" if encoder else None)
+        write_sidecar(folder / f"{name}.onnx", meta)
+        if encoder is not None:
+            write_sidecar(folder / f"{name}_encoder.onnx", export_encoder(encoder, folder / f"{name}_encoder.onnx"))
+        out[name] = dict(cfg=cfg, generator=generator, encoder=encoder, onnx=folder / f"{name}.onnx",
+                         checkpoint=folder / f"{name}.pt")
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +64,6 @@ def exported(tmp_path_factory):
     from export.to_onnx import export_generator
     from gaugan_sdk.contract import Range, Shapes
     from gaugan_sdk.metadata import write_sidecar
-    from test_models import realistic_generator
 
     folder = tmp_path_factory.mktemp("layouts")
     out = {}

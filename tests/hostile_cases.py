@@ -4,10 +4,9 @@ right to be) or WRONG. Run from the repository root: `python tests/hostile_cases
 import json, shutil, sys, tempfile, warnings
 from pathlib import Path
 import numpy as np
-import torch
 sys.path.insert(0, "tests")
-from conftest import tiny_config
-from test_models import realistic_generator
+from helpers import tiny_config
+from helpers import realistic_generator
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.models import ConvEncoder

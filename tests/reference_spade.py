@@ -1,4 +1,4 @@
-"""An independent, functional restatement of the NVlabs/SPADE eval-mode forward (spade_facts.md sections 1-2),
+"""An independent, functional restatement of the NVlabs/SPADE eval-mode forward (docs/design.md, "The model"),
 computed straight from a raw state dict with torch.nn.functional.
 
 It shares no code with gaugan_sdk.models, so a wiring mistake there (a norm applied to the wrong tensor, a

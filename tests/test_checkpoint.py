@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import random_labels, tiny_config
+from helpers import random_labels, tiny_config
 from gaugan_sdk.checkpoint import FORMAT, Checkpoint, import_nvlabs, load_checkpoint, save_checkpoint
 from gaugan_sdk.labels import to_semantics
 from gaugan_sdk.models import ConvEncoder
-from test_models import assert_informative, old_form, realistic_generator
+from helpers import assert_informative, old_form, realistic_generator
 
 
 def trained_like(cfg, seed=0):

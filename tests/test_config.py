@@ -27,7 +27,7 @@ def test_overrides_and_round_trip():
 
 @pytest.mark.parametrize("mode, size", [("normal", (256, 512)), ("more", (256, 512)), ("most", (256, 512))])
 def test_upsampling_modes_keep_the_output_size(mode, size):
-    # The crop size fixes the output; more/most only move the latent grid (spade_facts.md section 1).
+    # The crop size fixes the output; more/most only move the latent grid (docs/design.md, "The model").
     assert GeneratorConfig.preset("cityscapes", num_upsampling_layers=mode).image_size == size
 
 

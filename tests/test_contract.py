@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from conftest import LAYOUTS, tiny_config
+from helpers import LAYOUTS, tiny_config
 from export.tensorrt import build_plan, trtexec_command
 from export.to_onnx import export_encoder
 from export.triton import model_config
@@ -17,7 +17,7 @@ from gaugan_sdk.contract import (STYLE_SIZE, Range, Shapes, TensorSpec, dim_rang
                                  role_of, spec_from_runtime)
 from gaugan_sdk.kinds import EXPORT_FORMATS, FORMATS, KINDS, SUFFIXES, kind_of, kind_named
 from gaugan_sdk.metadata import ArtifactMetadata, metadata_from_io, read_sidecar
-from test_models import realistic_generator
+from helpers import realistic_generator
 
 
 # ------------------------------------------------------------------------------ ranges and shapes

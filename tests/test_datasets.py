@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_config
+from helpers import tiny_config
 from gaugan_sdk.labels import get_label_set
 from gaugan_sdk.procedural import SceneOracle, scene_layout, scene_sample
 from training.datasets import DataError, build_dataset

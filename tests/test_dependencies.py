@@ -1,4 +1,4 @@
-"""The dependency direction of DESIGN.md section 1, enforced.
+"""The dependency direction of docs/design.md ("Layers"), enforced.
 
 - The runtime core of gaugan_sdk (everything but `models/` and `checkpoint.py`) imports only the standard
   library, numpy and other core modules at module level: `import gaugan_sdk` works without torch.
@@ -55,7 +55,8 @@ def imports(path: Path, module_level_only: bool, module: str | None = None) -> l
 
 
 def python_files(package: str) -> list[Path]:
-    return sorted((ROOT / package).rglob("*.py")) if (ROOT / package).is_dir() else []
+    assert (ROOT / package / "__init__.py").is_file(), f"the package {package} is missing"
+    return sorted((ROOT / package).rglob("*.py"))
 
 
 def is_core(module: str) -> bool:
@@ -162,3 +163,40 @@ def test_samples_use_public_names_only():
                               if a.name.split(".")[0] in ("gaugan_sdk", "export", "training")
                               and public_names(a.name) is None]
     assert not offenders, offenders
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Each module of the three packages -> the modules of the three it imports, at any level (a lazy import
+    still makes a circle: the two modules cannot be understood, or changed, apart)."""
+    modules = {module_name(p): p for package in ("gaugan_sdk", "export", "training") for p in python_files(package)}
+    graph = {}
+    for module, path in modules.items():
+        edges = set()
+        for name in imports(path, module_level_only=False, module=module):
+            while name and name not in modules:  # "pkg.mod.Name" -> "pkg.mod"
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                edges.add(name)
+        graph[module] = edges
+    return graph
+
+
+def test_no_import_circles():
+    """No module reaches itself through its imports (package __init__ files aside: they gather their modules)."""
+    graph = {m: {e for e in edges if not (ROOT / e.replace(".", "/") / "__init__.py").is_file()}
+             for m, edges in module_graph().items()}
+    circles = []
+
+    def walk(module: str, path: list[str]) -> None:
+        for nxt in graph[module]:
+            if nxt in path:
+                circles.append(" -> ".join(path[path.index(nxt):] + [nxt]))
+            elif nxt not in done:
+                walk(nxt, path + [nxt])
+        done.add(module)
+
+    done: set[str] = set()
+    for module in graph:
+        if module not in done:
+            walk(module, [module])
+    assert not circles, sorted(set(circles))

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 import reference_spade as ref
-from conftest import DATA, random_labels, tiny_config
+from helpers import (DATA, assert_informative, old_form, random_labels, realistic_generator, semantics_for,
+                     tiny_config)
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.labels import to_semantics
 from gaugan_sdk.models import ConvEncoder, SNConv2d, SPADEGenerator, fold_for_inference, reparameterize
@@ -95,28 +96,6 @@ def test_cityscapes_macs_and_mask_branch_share():
 
 
 # ------------------------------------------------------------------------------ the reference math
-def realistic_generator(cfg: GeneratorConfig, seed: int = 0) -> SPADEGenerator:
-    """A generator in eval mode whose batch-norm running statistics come from a train-mode pass, as after
-    training. (With default statistics the activations grow block after block and tanh saturates to +-1,
-    which would make every output comparison vacuous.) The spectral-norm vectors move as in training too."""
-    torch.manual_seed(seed)
-    model = SPADEGenerator(cfg)
-    z = torch.randn(4, cfg.z_dim) if cfg.use_vae else None
-    recalibrate_batchnorm(model, [(semantics_for(cfg, batch=4, seed=seed + 100), z)])
-    return model.eval()
-
-
-def assert_informative(image: torch.Tensor) -> None:
-    """Guard against vacuous comparisons: most pixels away from tanh saturation, many distinct values."""
-    unsaturated = (image.abs() < 0.99).float().mean().item()
-    assert unsaturated > 0.5 and image.unique().numel() > 100, f"saturated output ({unsaturated:.0%} unsaturated)"
-
-
-def semantics_for(cfg, batch: int = 2, seed: int = 0) -> torch.Tensor:
-    labels, instance = random_labels(cfg, batch, seed)
-    return torch.from_numpy(to_semantics(labels, instance, cfg))
-
-
 @pytest.mark.parametrize("preset, overrides", [
     ("cityscapes", {}), ("ade20k", {}), ("coco", {}),
     ("cityscapes", dict(num_upsampling_layers="normal")), ("ade20k", dict(num_upsampling_layers="most")),
@@ -173,19 +152,6 @@ def test_spectral_norm_equals_torch_legacy_in_eval_and_training():
     torch.testing.assert_close(ours.weight_u, legacy.weight_u, rtol=0, atol=1e-7)
     out.square().sum().backward(), out_legacy.square().sum().backward()
     torch.testing.assert_close(ours.weight_orig.grad, legacy.weight_orig.grad, rtol=1e-5, atol=1e-6)
-
-
-def old_form(state: dict) -> dict:
-    """A PyTorch 1.0-era spectral-norm state dict: weight = weight_orig / sigma kept, weight_v dropped."""
-    old = {}
-    for key, value in state.items():
-        if key.endswith(".weight_v"):
-            continue
-        old[key] = value
-        if key.endswith(".weight_orig"):
-            base = key[: -len("_orig")]
-            old[base] = ref.sn_weight(state, base)
-    return old
 
 
 def test_old_spectral_norm_key_form_loads_and_reproduces_outputs():

@@ -26,11 +26,13 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 def test_wheel_holds_the_top_level_packages_and_no_tests(wheel):
     names = wheel.namelist()
     for module in ("gaugan_sdk/__init__.py", "gaugan_sdk/labels.py", "gaugan_sdk/config.py",
-                   "gaugan_sdk/checkpoint.py", "gaugan_sdk/models/generator.py"):
-        assert module in names
-    for package in ("training", "export"):  # top-level packages of the product card, once they exist
-        if (ROOT / package / "__init__.py").exists():
-            assert f"{package}/__init__.py" in names
+                   "gaugan_sdk/checkpoint.py", "gaugan_sdk/models/generator.py", "gaugan_sdk/presets.py",
+                   "training/__init__.py", "training/train.py", "export/__init__.py", "export/cli.py",
+                   "export/options.py"):  # the three packages of the product: none may go missing
+        assert module in names, module
+    for package in ("gaugan_sdk", "training", "export"):  # every module of the tree is in the wheel
+        for path in (ROOT / package).rglob("*.py"):
+            assert path.relative_to(ROOT).as_posix() in names, path
     assert not any(name.startswith("tests/") for name in names)
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "gaugan-export = export.cli:main" in wheel.read(entry_points).decode()

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import shutil
-import importlib.util
 import socket
 import threading
 import time
@@ -18,23 +17,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import tiny_config
+from helpers import tiny_config
 from export.to_onnx import export_encoder, export_generator
 from gaugan_sdk.contract import Shapes
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.metadata import write_sidecar
 from gaugan_sdk.models import ConvEncoder
-from test_models import realistic_generator
+from helpers import ROOT, load_sample, realistic_generator
 
-ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("GAUGAN_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-
-
-def load_sample(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 paint_server = load_sample("paint_server", ROOT / "samples" / "paint" / "server.py")

@@ -11,19 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conftest import tiny_config
-from export.to_onnx import export_encoder, export_generator
 from gaugan_sdk import Synthesizer
-from gaugan_sdk.contract import Shapes
 from gaugan_sdk.labels import get_label_set
-from gaugan_sdk.metadata import write_sidecar
-from gaugan_sdk.models import ConvEncoder
-from test_models import realistic_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
@@ -31,19 +24,9 @@ SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Tiny cityscapes (instance edges) and coco + VAE (style encoder) ONNX files, opened once."""
-    folder = tmp_path_factory.mktemp("properties")
-    opened = {}
-    for name, cfg in (("city", tiny_config("cityscapes")), ("coco", tiny_config("coco", use_vae=True))):
-        torch.manual_seed(0)
-        encoder = ConvEncoder(cfg).eval() if cfg.use_vae else None
-        meta = export_generator(realistic_generator(cfg), folder / f"{name}.onnx", Shapes(batch=(1, 2, 2)),
-                                encoder_file=f"{name}_encoder.onnx" if encoder else None)
-        write_sidecar(folder / f"{name}.onnx", meta)
-        if encoder is not None:
-            write_sidecar(folder / f"{name}_encoder.onnx", export_encoder(encoder, folder / f"{name}_encoder.onnx"))
-        opened[name] = Synthesizer(folder / f"{name}.onnx", max_pixels=1 << 18)
+def models(tiny_models):
+    """The session's tiny models (conftest.tiny_models), opened once with a pixel limit the search can reach."""
+    opened = {name: Synthesizer(model["onnx"], max_pixels=1 << 18) for name, model in tiny_models.items()}
     yield opened
     for syn in opened.values():
         syn.close()

@@ -37,11 +37,11 @@ def test_readme_synthesizer_example_runs(tmp_path, monkeypatch):
     """The runtime block, on a tiny cityscapes style model exported to engines/city.onnx (+ encoder)."""
     import numpy as np
 
-    from conftest import random_labels, tiny_config
+    from helpers import random_labels, tiny_config
     from export.to_onnx import export_encoder, export_generator
     from gaugan_sdk.metadata import write_sidecar
     from gaugan_sdk.models import ConvEncoder
-    from test_models import realistic_generator
+    from helpers import realistic_generator
 
     block = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)[3]
     cfg = tiny_config("cityscapes", use_vae=True)
@@ -63,9 +63,9 @@ def test_readme_synthesizer_example_runs(tmp_path, monkeypatch):
 
 def test_readme_export_api_example_runs(tmp_path, monkeypatch):
     """The export_checkpoint block, on a tiny cityscapes checkpoint at the path it names."""
-    from conftest import tiny_config
+    from helpers import tiny_config
     from gaugan_sdk.checkpoint import save_checkpoint
-    from test_models import realistic_generator
+    from helpers import realistic_generator
 
     block = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)[2]
     cfg = tiny_config("cityscapes")

@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_config
+from helpers import tiny_config
 from export.to_onnx import export_generator
 from gaugan_sdk.contract import Shapes
 from gaugan_sdk.labels import get_label_set
 from gaugan_sdk.metadata import write_sidecar
 from gaugan_sdk.procedural import scene_batch
-from test_models import realistic_generator
+from helpers import realistic_generator
 
 cv2 = pytest.importorskip("cv2", reason="the video sample needs OpenCV (pip install 'gaugan-sdk[samples]')")
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -111,7 +111,7 @@ def test_quickstart_main_job_end_to_end(tmp_path, capsys):
     assert grid.shape == (8 * 64, 3 * 128, 3)
     assert set(summary["oracle_mIoU"]) == {"generated", "scene renderings (ceiling)", "flat gray (floor)"}
     assert summary["oracle_mIoU"]["scene renderings (ceiling)"] > 0.6
-    backends = {(r["artifact"], r["batch"]) for r in summary["latency"]}
+    backends = {(r["artifact"], r["batch"]) for r in summary["latency"]["rows"]}
     assert backends == {(n, b) for n in ("quickstart_fp32.onnx", "quickstart_fp16.onnx", "iter_0000004.pt")
                         for b in (1, 8)}
     assert "[4/4] oracle mIoU" in printed and "next: Synthesizer(" in printed

@@ -13,43 +13,26 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import random_labels, tiny_config
+from helpers import random_labels, tiny_config
 from gaugan_sdk.models import GeneratorGraph
-from export.to_onnx import export_encoder, export_generator
+from export.to_onnx import export_generator
 from export.to_pt2 import export_generator_pt2
 from gaugan_sdk.contract import Shapes
 from gaugan_sdk import Synthesizer
-from gaugan_sdk.checkpoint import save_checkpoint
 from gaugan_sdk.imaging import image_to_uint8, uint8_to_image
 from gaugan_sdk.inputs import resize_bilinear_uint8
 from gaugan_sdk.metadata import TensorSpec, write_sidecar
-from gaugan_sdk.models import ConvEncoder
-from test_models import realistic_generator
 
 BACKENDS = ["onnx", "pt2", "checkpoint"]
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """cityscapes (instances) and coco+VAE (style encoder) as .onnx, .pt2 and checkpoint files."""
-    folder = tmp_path_factory.mktemp("artifacts")
-    out = {}
-    for name, cfg in (("city", tiny_config("cityscapes")), ("coco", tiny_config("coco", use_vae=True))):
-        generator = realistic_generator(cfg)
-        torch.manual_seed(1)
-        encoder = ConvEncoder(cfg).eval() if cfg.use_vae else None
-        save_checkpoint(folder / f"{name}.pt", cfg, generator, encoder)
-        meta = export_generator(generator, folder / f"{name}.onnx", Shapes(batch=(1, 2, 4)),
-                                encoder_file=f"{name}_encoder.onnx" if encoder else None)
-        write_sidecar(folder / f"{name}.onnx", meta)
-        if encoder is not None:
-            write_sidecar(folder / f"{name}_encoder.onnx", export_encoder(encoder, folder / f"{name}_encoder.onnx"))
-        out[name] = dict(cfg=cfg, generator=generator, encoder=encoder, onnx=folder / f"{name}.onnx",
-                         checkpoint=folder / f"{name}.pt")
-    meta = export_generator_pt2(out["city"]["generator"], folder / "city.pt2", Shapes(batch=(1, 2, 4)))
+def models(tiny_models, tmp_path_factory):
+    """The session's tiny models (conftest.tiny_models), the cityscapes one also as a .pt2 package."""
+    folder = tmp_path_factory.mktemp("pt2")
+    meta = export_generator_pt2(tiny_models["city"]["generator"], folder / "city.pt2", Shapes(batch=(1, 2, 4)))
     write_sidecar(folder / "city.pt2", meta)
-    out["city"]["pt2"] = folder / "city.pt2"
-    return out
+    return {**tiny_models, "city": {**tiny_models["city"], "pt2": folder / "city.pt2"}}
 
 
 def eager_uint8(model, labels, instance=None, z=None):
@@ -490,7 +473,7 @@ def test_gaugan_benchmark_prints_the_table_and_writes_json(models, tmp_path):
                            "--reference", str(models["city"]["checkpoint"]), "--batch", "1", "2", "--iters", "2",
                            "--warmup", "0", "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    header, *_ = proc.stdout.splitlines()
+    title, header, *_ = proc.stdout.splitlines()
     assert header.split() == ["artifact", "format", "backend", "precision", "size", "MB", "batch", "PSNR", "dB",
                               "median", "ms", "p90", "ms", "img/s"]
     assert "PSNR of uint8 images against eager PyTorch fp32 of city.pt, on 64x128" in proc.stdout
@@ -500,6 +483,13 @@ def test_gaugan_benchmark_prints_the_table_and_writes_json(models, tmp_path):
                                                            ("city.pt2", 2)]
     assert all(r["psnr_db"] is None or r["psnr_db"] > 40 for r in rows)  # fp32 artifacts: within a level
     assert rows[0]["size_mb"] > 0 and rows[0]["format"] == "onnx" and rows[2]["backend"] == "aoti"
+    assert data["machine"]["cpu"] and isinstance(data["machine"]["flags"], list)  # the numbers' machine
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    early = subprocess.run(["gaugan-benchmark", str(models["city"]["onnx"]), "--json", str(taken)],
+                           capture_output=True, text=True, timeout=600)  # refused before the run, one line
+    assert early.returncode == 2 and early.stderr.strip().endswith("is a folder; give a file path, e.g. "
+                                                                   f"{taken / 'results.json'}")
     bad = subprocess.run(["gaugan-benchmark", str(models["city"]["onnx"]), "--reference",
                           str(models["city"]["onnx"])], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--reference" in bad.stderr and "a checkpoint (.pt / .pth)" in bad.stderr

@@ -129,11 +129,11 @@ def test_build_plan_from_an_exported_onnx(tmp_path):
     """Where TensorRT and a GPU exist: a strongly typed plan from the tiny fp16 ONNX, with its metadata."""
     import tensorrt as trt
 
-    from conftest import tiny_config
+    from helpers import tiny_config
     from export.tensorrt import build_plan
     from export.to_onnx import export_generator
     from gaugan_sdk.contract import Shapes
-    from test_models import realistic_generator
+    from helpers import realistic_generator
 
     cfg = tiny_config("cityscapes")
     meta = export_generator(realistic_generator(cfg), tmp_path / "g.onnx", Shapes(batch=(1, 2, 4)))
@@ -163,7 +163,7 @@ def test_without_tensorrt_a_plan_fails_with_the_install_hint(tmp_path):
 
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("TensorRT is installed here")
-    from conftest import tiny_config
+    from helpers import tiny_config
     from gaugan_sdk import Synthesizer
     from gaugan_sdk.contract import Shapes, generator_io
     from gaugan_sdk.metadata import ArtifactMetadata, write_sidecar
