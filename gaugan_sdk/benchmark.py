@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -112,6 +113,15 @@ def table(rows: list[dict], against: str) -> str:
     return "\n".join(lines)
 
 
+def _check_writable(path: Path, option: str) -> None:
+    """A file the run will write at its end, checked at its start: a folder, a missing or read-only folder."""
+    problem = ("is a folder" if path.is_dir() else f"the folder {path.parent} does not exist"
+               if not path.parent.is_dir() else f"the folder {path.parent} is not writable"
+               if not os.access(path.parent, os.W_OK) else None)
+    if problem:
+        raise ValueError(f"{option} {path}: {problem}; give a file path in a writable folder")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="gaugan-benchmark", description=__doc__.split("\n\n")[0],
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]),
@@ -125,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the rows to this JSON file")
     args = p.parse_args(argv)
     try:
+        if args.json:  # before the run, not after it
+            _check_writable(Path(args.json), "--json")
         rows, against = benchmark(args.artifacts, reference=args.reference, batches=tuple(args.batch),
                                   warmup=args.warmup, iters=args.iters, device=args.device)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError) as e:

@@ -3,6 +3,7 @@ against eager PyTorch, plus the input errors a user can make."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -574,3 +575,16 @@ def test_gaugan_benchmark_prints_the_table_and_writes_json(models, tmp_path):
     bad = subprocess.run(["gaugan-benchmark", str(models["city"]["onnx"]), "--reference",
                           str(models["city"]["onnx"])], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--reference" in bad.stderr and "a checkpoint (.pt / .pth)" in bad.stderr
+
+
+def test_gaugan_benchmark_checks_its_json_path_before_the_run(models, tmp_path, monkeypatch, capsys):
+    """Was: a --json path in a missing or read-only folder failed only after the whole benchmark had run."""
+    import gaugan_sdk.benchmark as bench
+
+    monkeypatch.setattr(bench, "benchmark", lambda *a, **k: pytest.fail("the benchmark ran before --json was checked"))
+    (tmp_path / "folder.json").mkdir()
+    for target, said in ((tmp_path / "missing" / "b.json", "the folder .*missing does not exist"),
+                         (tmp_path / "folder.json", "is a folder")):
+        assert bench.main([str(models["city"]["onnx"]), "--json", str(target)]) == 2
+        assert re.search(rf"gaugan-benchmark: error: --json .*: {said}; give a file path in a writable folder",
+                         capsys.readouterr().err)
