@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,15 +241,42 @@ def _nvlabs_generator_file(path: Path, epoch: str) -> Path:
     return path
 
 
+_ZIP = b"PK\x03\x04"  # torch.save since PyTorch 1.6
+_LEGACY = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)  # torch.save before 1.6 (the released NVlabs files)
+_ACCEPTED = ("accepted: a gaugan-sdk checkpoint (gaugan_sdk.checkpoint.save_checkpoint), an NVlabs <epoch>_net_G.pth "
+             "(a state dict torch.save wrote), or the folder holding it")
+
+
 def _torch_load(path: Path) -> Any:
+    with open(path, "rb") as f:
+        head = f.read(len(_LEGACY))
+    if not (head.startswith(_ZIP) or head == _LEGACY):  # torch's own error would advise loading it unsafely
+        raise ValueError(f"{path} is not a gaugan-sdk or NVlabs checkpoint: it is not a file torch.save wrote "
+                         f"({_looks_like(head)}); {_ACCEPTED}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"{path} holds pickled Python objects besides tensors and plain data; gaugan-sdk only "
-                         f"loads checkpoints with weights_only=True (never pickled code). "
-                         f"Detail: {str(e).splitlines()[0]}") from e
-    except Exception as e:  # truncated zip, not a torch file, ...
+    except pickle.UnpicklingError as e:  # torch.save of objects: its message advises weights_only=False
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        what = f" ({found.group(1)}{': a whole pickled model' if 'torch.nn.' in found.group(1) else ''})" \
+            if found else ""
+        raise ValueError(f"{path} is not a gaugan-sdk or NVlabs checkpoint: it holds pickled Python objects{what} "
+                         f"besides tensors and plain data, and gaugan-sdk loads checkpoints with weights_only=True, "
+                         f"never running pickled code. Save the model's state_dict() or a gaugan-sdk checkpoint; "
+                         f"{_ACCEPTED}") from None
+    except Exception as e:  # truncated zip, ...
         raise ValueError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupted?): {e}") from e
+
+
+def _looks_like(head: bytes) -> str:
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a numpy .npy file"
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"}", b"]"):
+        return "a Python pickle"
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "text"
+    return f"its first bytes are {head[:8]!r}"
 
 
 def _state_dict_file(path: Path) -> StateDict:

@@ -16,13 +16,13 @@ import numpy as np
 _BLOCK_PIXELS = 1 << 18  # output pixels per block of the bilinear resize (3 MiB per float32 temporary)
 
 
-def check_pixels(shape: tuple[int, ...], limit: int | None) -> None:
-    """Refuse maps of `shape` ((H, W) or (N, H, W), colour channel dropped) holding more than `limit` pixels in
-    all (None: no limit), from the shape alone, before any copy."""
+def check_pixels(shape: tuple[int, ...], limit: int | None, what: str = "label map(s)") -> None:
+    """Refuse maps (or images: `what`) of `shape` ((H, W) or (N, H, W), colour channel dropped) holding more than
+    `limit` pixels in all (None: no limit), from the shape alone, before any copy."""
     pixels = int(np.prod(shape, dtype=np.int64))
     if limit is not None and pixels > limit:
         dims = "x".join(str(d) for d in shape)
-        raise ValueError(f"label map(s) of {dims} hold {pixels:,} pixels, over this Synthesizer's limit of "
+        raise ValueError(f"{what} of {dims} hold {pixels:,} pixels, over this Synthesizer's limit of "
                          f"{limit:,} per call (the RGB result alone would be {pixels * 3 / 2**20:,.0f} MiB); split "
                          f"the request, or set the limit: Synthesizer(..., max_pixels=N) (None: no limit)")
 
@@ -58,6 +58,19 @@ def seeds_for(seed, count: int) -> list[int] | None:
     if given != count:
         raise ValueError(f"seed={seed!r}; accepted: an int >= 0, or a list of {count} such ints (one per image)")
     return [int(s) for s in seed]
+
+
+def style_array(style) -> np.ndarray:
+    """Style images as one array: an (H, W, 3) image, an (N, H, W, 3) batch, or a list of images of one shape.
+    A list of several shapes is a ValueError naming them (numpy's own says "inhomogeneous shape")."""
+    if isinstance(style, (list, tuple)):
+        shapes = list(dict.fromkeys(np.shape(s) for s in style))
+        if len(shapes) > 1:
+            raise ValueError(f"style is a list of {len(style)} images of different shapes "
+                             f"{', '.join(str(s) for s in shapes[:4])}{' ...' if len(shapes) > 4 else ''}; accepted: "
+                             f"one (H, W, 3) uint8 image, or N of one size (an (N, H, W, 3) array or a list): resize "
+                             f"them to one size first, or run them one call each")
+    return np.asarray(style)
 
 
 def _is_seed(value) -> bool:

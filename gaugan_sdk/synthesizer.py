@@ -29,7 +29,7 @@ from .config import GeneratorConfig
 from .contract import INSTANCE, LABEL, MAX_PIXELS, STYLE, Z
 from .imaging import image_to_uint8
 from .inputs import (check_count, check_pixels, instance_int32, resize_bilinear_uint8, resize_nearest, seed_count,
-                     seeds_for)
+                     seeds_for, style_array)
 from .kinds import SUFFIXES, kind_of
 from .labels import LabelSet, get_label_set, label_set_for, validate_label_ids, validate_label_ids_for
 from .metadata import PROPS_PREFIX, ArtifactMetadata, cross_check, read_sidecar, sidecar_path
@@ -66,6 +66,12 @@ class Synthesizer:
         self.generator, self.encoder, self.meta, self.encoder_meta = self._open(self.path)
         self.config: GeneratorConfig | None = self.meta.config  # None: known from the artifact's IO alone
         self.labels: LabelSet | None = _label_set(self.config, labels, self.path.name)
+        if self.config is None and self.labels is not None and self.meta.role == "generator":
+            try:
+                self._check_label_set_fits()
+            except BaseException:
+                self.close()
+                raise
         for _ in range(warmup):  # an instance map too, so the user still sees the no-instance notice once
             blank = np.zeros(self.size, dtype=np.uint8)
             self.run(blank, blank if self.meta.takes_instance else None,
@@ -103,19 +109,25 @@ class Synthesizer:
         if self._closed:
             raise RuntimeError(f"this Synthesizer of {self.path.name} is closed; open a new one to run it again")
         label = np.asarray(label)
+        if label.ndim in (3, 4) and label.shape[-1] == 4 and label.dtype == np.uint8:
+            raise ValueError(f"label of shape {label.shape} uint8 looks like an RGBA image: palette masks are RGB "
+                             f"(mask[..., :3]); label ids 4 pixels wide are (N, H, W) arrays of another dtype "
+                             f"(int32)")
         colour = label.ndim in (3, 4) and label.shape[-1] == 3 and label.dtype == np.uint8
         single = label.ndim == 2 or (label.ndim == 3 and colour)
         if label.ndim - colour in (2, 3):  # other ranks: the validation below names them
             check_pixels(label.shape[:label.ndim - colour], self.max_pixels)
+        style = None if style is None else style_array(style)
         ids = self._ids(label)
         maps, height, width = ids.shape
         inst = self._instance(instance, ids)
         count = self._image_count(maps, style, seed)
+        target = self._target_size(height, width)
+        self._check_images(count, maps, (height, width), target)
         z = self._z(count, style, seed)
         shared = maps == 1 and count > 1  # one mask for N styles
         if shared and not self.meta.broadcasts_label:
             ids, inst = np.repeat(ids, count, axis=0), None if inst is None else np.repeat(inst, count, axis=0)
-        target = self._target_size(height, width)
         if device_output:
             batch = self.meta.batch
             if target != (height, width) or count not in batch:
@@ -147,7 +159,7 @@ class Synthesizer:
         """A style photo (H, W, 3) or batch (N, H, W, 3) uint8 RGB -> (mu, logvar), each (N, z_dim)."""
         if self.encoder is None:
             raise ValueError(f"{self.path.name} has no style encoder (the model has no style path: use_vae=False)")
-        given = np.asarray(style)
+        given = style_array(style)
         if given.dtype != np.uint8:
             raise TypeError(f"a style image must be uint8 RGB, got dtype {given.dtype}")
         style = given[None] if given.ndim == 3 else given
@@ -179,11 +191,19 @@ class Synthesizer:
     # ------------------------------------------------------------------ inputs
     def _ids(self, label: np.ndarray) -> np.ndarray:
         if label.ndim in (3, 4) and label.shape[-1] == 3 and label.dtype == np.uint8:
+            # (N, H, 3) uint8 ids are indistinguishable from one (H, W, 3) colour mask: the rule is said on failure
+            ids_too = " (N label maps 3 pixels wide: pass them as int32)" if label.ndim == 3 else ""
             if self.labels is None:
                 raise ValueError(f"a colour mask of shape {label.shape} needs the model's palette, and "
                                  f"{self.path.name} does not record its label set: pass label ids, or "
-                                 f"Synthesizer(..., labels='cityscapes' or another name or LabelSet)")
-            label = self.labels.decode(label)  # a palette mask
+                                 f"Synthesizer(..., labels='cityscapes' or another name or LabelSet){ids_too}")
+            try:
+                label = self.labels.decode(label)  # a palette mask
+            except ValueError as e:
+                if not ids_too:
+                    raise
+                raise ValueError(f"uint8 {label.shape} is read as one (H, W, 3) colour mask, and {e}{ids_too}") \
+                    from None
         if self.config is None:  # dtype, rank, emptiness and range; the ids as given (int32 after any resize)
             return validate_label_ids_for(label, self.labels)
         return validate_label_ids(label, self.config)
@@ -217,6 +237,19 @@ class Synthesizer:
         if styles > 1 and seeds > 1 and styles != seeds:
             raise ValueError(f"{styles} style images and {seeds} seeds for one label map: give as many of each")
         return max(styles, seeds)
+
+    def _check_images(self, count: int, maps: int, size: tuple[int, int], target: tuple[int, int]) -> None:
+        """max_pixels counts the images a call makes, not the maps given: one map with N seeds or style images
+        makes N images, and maps smaller than the artifact's size are made at that size, then resized."""
+        made = max(size, target, key=lambda hw: hw[0] * hw[1])
+        if self.max_pixels is None or (count == maps and made == size):  # the maps' own check covered it
+            return
+        how = [f"{maps} label map(s)"]
+        if made != size:
+            how[0] += f" of {size[0]}x{size[1]}, made at the artifact's {made[0]}x{made[1]}"
+        if count != maps:
+            how.append(f"{count} seeds or style images")
+        check_pixels((count, *made), self.max_pixels, f"the images this call makes ({' x '.join(how)})")
 
     def _z(self, count: int, style: np.ndarray | None, seed) -> np.ndarray | None:
         if self.meta.z_dim is None:
@@ -270,12 +303,45 @@ class Synthesizer:
             return image
         return (image if self.meta.uint8_output else image_to_uint8(image))[:count]
 
+    def _check_label_set_fits(self) -> None:
+        """`labels` for an artifact without metadata, whose class count is unknown: an id past the model's classes
+        makes an empty one-hot inside the graph, no error, no class. The artifact itself tells whether the set is
+        wider than the model: its image for the set's highest id must differ from its image for an id past every
+        class. Two runs at its smallest size, only on this path (an artifact with metadata is checked from it)."""
+        labels, name = self.labels, self.path.name
+        top = len(labels) - 1
+        shape = (1, self.meta.height.min, self.meta.width.min)
+        inst = np.zeros(shape, np.int32) if self.meta.takes_instance else None
+        z = np.zeros((1, self.meta.z_dim), np.float32) if self.meta.z_dim is not None else None
+        try:
+            image = self._generate(np.full(shape, top, np.int32), inst, z)
+        except Exception as e:  # a lookup graph indexing past its table
+            raise ValueError(f"labels {labels.name!r} has {len(labels)} ids but {name} cannot run id {top} "
+                             f"({labels.name_of(top)}): {str(e).splitlines()[0][:200]}; pass the label set it was "
+                             f"trained with") from e
+        try:
+            past = self._generate(np.full(shape, np.iinfo(np.int32).max, np.int32), inst, z)
+        except Exception:
+            return  # the graph refuses ids past its classes itself
+        if np.array_equal(image, past):
+            raise ValueError(f"labels {labels.name!r} has {len(labels)} ids but {name} has fewer classes: its image "
+                             f"for id {top} ({labels.name_of(top)}) is the one it makes for an id past every class "
+                             f"(an empty one-hot); pass the label set it was trained with, or restore its metadata "
+                             f"(the .json sidecar gaugan-export wrote beside it)")
+
     # ------------------------------------------------------------------ loading
     def _open(self, path: Path):
         kind = kind_of(path)
         if kind.whole_model:  # one file holds both (checkpoints): metadata from the contract
             return backend_module(kind).open_model(path, self._options)
         generator, meta = self._load(path)
+        if meta.role != "generator":
+            generator.close()
+            stem = path.stem[:-len("_encoder")] if path.stem.endswith("_encoder") else None
+            which = f"the generator {stem}{path.suffix}" if stem and path.with_name(f"{stem}{path.suffix}").is_file() \
+                else "its generator (gaugan-export writes NAME.onnx beside NAME_encoder.onnx)"
+            raise ValueError(f"{path.name} is the style {meta.role} of a model, not a generator: open {which}, "
+                             f"and the Synthesizer finds this encoder beside it (Synthesizer.encode runs it)")
         encoder = encoder_meta = None
         encoder_name = meta.encoder
         if meta.config is None and meta.z_dim is not None:  # no metadata: gaugan-export's naming, when present

@@ -1,9 +1,10 @@
 """Hostile inputs beyond those the test suite asserts one by one (issue 17's own cases have tests): each prints
 CLEAR (an error naming the value and what is accepted), UNCLEAR (a raw library exception), OK (accepted, and
-right to be) or WRONG. Run from the repository root: `python tests/hostile_cases.py` (about a minute)."""
+right to be) or WRONG. Run from the repository root: `python tests/hostile_cases.py` (about two minutes)."""
 import json, shutil, sys, tempfile, warnings
 from pathlib import Path
 import numpy as np
+import torch
 sys.path.insert(0, "tests")
 from helpers import tiny_config
 from helpers import realistic_generator
@@ -68,6 +69,63 @@ case("resize='no'", lambda: Synthesizer(T / "city.onnx", resize="no"))
 case("int8_mode on fp32", lambda: Synthesizer(T / "city.onnx", int8_mode="fused"), expect_error=False)
 case("max_pixels=0", lambda: Synthesizer(T / "city.onnx", max_pixels=0))
 case("device_output + resize", lambda: syn.run(np.zeros((32, 32), np.uint8), device_output=True))
+# third pass: the runtime
+small = Synthesizer(T / "coco.onnx", max_pixels=64 * 64)
+case("10 seeds, one map, over max_pixels", lambda: small.run(np.zeros((64, 64), np.uint8), seed=list(range(10))))
+case("10 style images over max_pixels", lambda: small.run(np.zeros((64, 64), np.uint8), style=np.zeros((10, 32, 32, 3), np.uint8)))
+case("encoder opened as a generator", lambda: Synthesizer(T / "coco_encoder.onnx"))
+case("RGBA mask", lambda: syn.run(np.zeros((64, 128, 4), np.uint8)))
+case("(N, H, 3) uint8 ids", lambda: syn.run(np.full((4, 64, 3), 7, np.uint8)))
+case("providers as a string", lambda: Synthesizer(T / "city.onnx", providers="CPUExecutionProvider"))
+if not torch.cuda.is_available():
+    case("device='cuda', CPU-only torch", lambda: Synthesizer(T / "city.pt", device="cuda"))
+case("ragged style list", lambda: vae.run(np.zeros((64, 64), np.uint8), style=[np.zeros((64, 64, 3), np.uint8), np.zeros((32, 48, 3), np.uint8)]))
+import onnx
+bare = onnx.load(str(T / "city.onnx")); del bare.metadata_props[:]; onnx.save(bare, str(T / "bare.onnx"))
+case("labels wider than a metadata-less model", lambda: Synthesizer(T / "bare.onnx", labels="ade20k"))
+from gaugan_sdk.checkpoint import load_checkpoint
+torch.save(torch.nn.Linear(2, 2), T / "module.pt"); (T / "plain.pt").write_bytes(__import__("pickle").dumps({"a": 1}))
+for name in ("module.pt", "plain.pt"):
+    case(f"checkpoint: {name} (not a checkpoint)", lambda name=name: load_checkpoint(T / name, "cityscapes"))
+import contextlib, io as _io
+def exits_2(fn):  # a command line that answers on stderr with status 2: its first line as the error
+    err = _io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = fn()
+    if code == 2:
+        raise ValueError(err.getvalue().strip().splitlines()[0])
+from gaugan_sdk import benchmark as gbench
+case("gaugan-benchmark --json in a missing folder", lambda: exits_2(lambda: gbench.main([str(T / "city.onnx"), "--json", str(T / "no" / "b.json")])))
+import importlib.util
+def load_sample(name, path):
+    spec = importlib.util.spec_from_file_location(name, path); module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module); return module
+paint = load_sample("paint_server", Path("samples/paint/server.py"))
+for argv in (["--timeout", "inf"], ["--timeout", "1e12"], ["--max-upload-mb", "-1"], ["--port", "70000"]):
+    case("paint " + " ".join(argv), lambda argv=argv: exits_2(lambda: paint.main([str(T / "city.onnx"), *argv])))
+video = load_sample("video_stream", Path("samples/video_stream.py"))
+from gaugan_sdk.labels import get_label_set
+city = get_label_set("cityscapes")
+def gray_building():
+    if (video.to_label_ids(np.full((8, 8, 3), 70, np.uint8), city) != city.id_of("building")).any():
+        raise AssertionError("building read as ids")
+case("video: all-gray palette frame (building)", gray_building, expect_error=False)
+frames = T / "frames"; frames.mkdir()
+from PIL import Image as _Image
+for i in range(3):
+    _Image.fromarray(np.zeros((64, 128) if i != 1 else (32, 64), np.uint8)).save(frames / f"{i}.png")
+def mixed_sizes():
+    stats = video.main([str(T / "city.onnx"), "--input", str(frames), "--output", str(T / "v.mp4"), "--no-overlay"])
+    import cv2
+    c = cv2.VideoCapture(str(T / "v.mp4")); n = 0
+    while c.read()[0]:
+        n += 1
+    if (stats["frames"], n) != (3, 3):
+        raise AssertionError(f"summary {stats['frames']}, file {n}")
+with contextlib.redirect_stderr(_io.StringIO()):
+    case("video: masks of mixed sizes", mixed_sizes, expect_error=False)
+(frames / "1.png").write_bytes((frames / "1.png").read_bytes()[:40])
+case("video: a corrupt frame mid-folder", lambda: video.main([str(T / "city.onnx"), "--input", str(frames), "--output", str(T / "v.mp4")]))
 # export
 case("export: missing checkpoint", lambda: export_checkpoint(T / "nope.pt", format="onnx", output=T / "x.onnx", verbose=False))
 (T / "text.pt").write_text("hello")
@@ -100,6 +158,26 @@ for argv in (["--max-iters", "0"], ["--max-iters", "-5"], ["--batch-size", "0"],
         except SystemExit as e:
             raise ValueError(f"argparse exit {e.code}") from None
     case("train " + " ".join(argv), f)
+# third pass: training data and resume
+from training.datasets import build_dataset
+from training.options import TrainOptions
+data = T / "data"
+for sub in ("labels", "images"):
+    (data / sub).mkdir(parents=True)
+for i in range(2):
+    _Image.fromarray(np.zeros((64, 64), np.uint8)).save(data / "labels" / f"s{i}.png")
+    _Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(data / "images" / f"s{i}.jpg")
+jpg = data / "images" / "s1.jpg"; jpg.write_bytes(jpg.read_bytes()[:len(jpg.read_bytes()) // 2])
+topts = TrainOptions(dataset="custom", label_dir=str(data / "labels"), image_dir=str(data / "images"), load_size=64, model=dict(crop_size=64, label_nc=8)).resolved()
+case("data scan: a truncated image", lambda: build_dataset(topts, topts.generator_config()))
+from training import train as train_module
+from test_training import TINY, _Segmenter
+torch.jit.save(torch.jit.script(_Segmenter()), T / "seg.pt")
+with contextlib.redirect_stdout(_io.StringIO()), contextlib.redirect_stderr(_io.StringIO()):
+    first = train_module.main([*TINY, "--outdir", str(T / "runs"), "--max-iters", "2", "--checkpoint-every", "2", "--image-every", "0", "--seg-model", str(T / "seg.pt")])
+    (T / "seg.pt").unlink()
+    case("train --resume, its --seg-model gone", lambda: train_module.main(["--resume", str(first), "--max-iters", "3"]))
+    case("train --inception-weights missing", lambda: train_module.main([*TINY, "--outdir", str(T / "runs"), "--max-iters", "2", "--inception-weights", str(T / "no.pth")]))
 w = max(len(n) for _, n, _ in results)
 for kind, name, said in results:
     print(f"{kind:8} {name:<{w}}  {said}")

@@ -1,4 +1,5 @@
 import pickle
+import re
 import shutil
 from collections import OrderedDict
 
@@ -115,7 +116,8 @@ def test_vae_mismatch_and_missing_encoder(tmp_path):
     ("bad_preset", ValueError, "unknown preset 'kitti'"),
     ("empty_folder", FileNotFoundError, r"no latest_net_G.pth in .*; generator files there: none"),
     ("truncated", ValueError, r"not a readable PyTorch checkpoint \(truncated or corrupted\?\)"),
-    ("pickled_code", ValueError, "weights_only=True"),
+    ("pickled_code", ValueError, r"not a gaugan-sdk or NVlabs checkpoint: it is not a file torch.save wrote \(a "
+                                 r"Python pickle\)"),
     ("not_a_state_dict", ValueError, "does not hold a plain state dict"),
     ("wrong_name", ValueError, "neither a gaugan-sdk checkpoint nor an NVlabs generator file"),
 ])
@@ -145,6 +147,32 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, case, error, message):
         config = None if case.endswith("no_preset") else config
     with pytest.raises(error, match=message):
         load_checkpoint(path, config)
+
+
+def test_files_that_are_not_checkpoints_are_said_so_without_torchs_advice_to_load_them_unsafely(tmp_path):
+    """Was: "holds pickled Python objects ... Detail: Weights only load failed ... Re-running torch.load with
+    weights_only set to False will likely succeed" for a plain pickle, a numpy file or a whole pickled model."""
+    cases = {"model.pt": "holds pickled Python objects \\(torch.nn.modules.linear.Linear: a whole pickled model\\)",
+             "dict.pt": r"not a file torch.save wrote \(a Python pickle\)",
+             "array.pt": r"not a file torch.save wrote \(a numpy .npy file\)",
+             "notes.pt": r"not a file torch.save wrote \(text\)", "empty.pt": r"\(an empty file\)"}
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "model.pt")
+    (tmp_path / "dict.pt").write_bytes(pickle.dumps({"a": 1}))
+    with open(tmp_path / "array.pt", "wb") as f:
+        np.save(f, np.zeros(3))
+    (tmp_path / "notes.pt").write_text("hello")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    for name, message in cases.items():
+        with pytest.raises(ValueError, match="is not a gaugan-sdk or NVlabs checkpoint") as caught:
+            load_checkpoint(tmp_path / name, "cityscapes")
+        assert re.search(message, str(caught.value)) and "weights_only=False" not in str(caught.value)
+        assert "weights_only` set to `False`" not in str(caught.value) and "trust" not in str(caught.value)
+    cfg = tiny_config("cityscapes")  # the released NVlabs files predate PyTorch 1.6's zip format: they still load
+    generator, _ = trained_like(cfg)
+    legacy = tmp_path / "old" / "latest_net_G.pth"
+    legacy.parent.mkdir()
+    torch.save(generator.state_dict(), legacy, _use_new_zipfile_serialization=False)
+    assert load_checkpoint(legacy.parent, cfg).config == cfg
 
 
 def test_our_checkpoint_refuses_overrides_and_other_configs(tmp_path):

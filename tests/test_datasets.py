@@ -176,6 +176,34 @@ def test_colour_masks_are_refused_with_the_reason(tmp_path):
         build_dataset(opts, opts.generator_config())  # found by the scan, before training
 
 
+def test_truncated_and_damaged_images_are_found_before_training(tmp_path):
+    """Was: a truncated image passed the header scan and --check-data (which decoded label maps only) and
+    failed when its sample loaded, hours in. Truncation is found by the header scan (the file's end checked, a
+    file that does not end as its format does is decoded); damage inside intact files by --check-data, which now
+    decodes every image and instance map."""
+    make_custom(tmp_path, count=4)
+    image = tmp_path / "images" / "s1.jpg"
+    image.write_bytes(image.read_bytes()[:len(image.read_bytes()) // 2])
+    instance = tmp_path / "inst" / "s2.png"
+    instance.write_bytes(instance.read_bytes()[:len(instance.read_bytes()) // 2])
+    damaged = _png(tmp_path / "images" / "s3.png", np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+    (tmp_path / "images" / "s3.jpg").unlink()
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 40] = bytes(b ^ 0xFF for b in data[len(data) // 2:len(data) // 2 + 40])
+    damaged.write_bytes(bytes(data))  # its IEND intact: only decoding finds it
+    base = dict(dataset="custom", label_dir=str(tmp_path / "labels"), image_dir=str(tmp_path / "images"),
+                instance_dir=str(tmp_path / "inst"), model=dict(crop_size=64, label_nc=8), load_size=64)
+    headers = TrainOptions(**base, skip_bad=True).resolved()
+    with pytest.warns(UserWarning) as caught:
+        ds = build_dataset(headers, headers.generator_config())
+    said = " ".join(str(w.message) for w in caught)
+    assert "skipping 2 bad sample(s)" in said and "s1.jpg: image file is truncated" in said
+    assert "instance map " in said and "s2.png" in said and [p.label.name for p in ds.pairs] == ["s0.png", "s3.png"]
+    checked = TrainOptions(**base, check_data=True).resolved()
+    with pytest.raises(DataError, match=r"3 bad sample\(s\).*s1\.jpg.*s2\.png.*cannot read image .*s3\.png"):
+        build_dataset(checked, checked.generator_config(), report=True)
+
+
 def test_max_samples_and_a_missing_folder(tmp_path):
     make_ade20k(tmp_path)
     opts = TrainOptions(dataset="ade20k", dataroot=str(tmp_path), max_samples=2, load_size=72,

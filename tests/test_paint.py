@@ -253,6 +253,37 @@ def test_http_servers_own_errors_are_json_and_digits_are_ascii(server):
     assert status == 400 and "seed='\u00b2'; accepted: an integer" in json.loads(body)["error"]
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["--timeout", "inf"], "--timeout inf; accepted: seconds > 0 and at most 3600"),
+    (["--timeout", "1e12"], "--timeout 1e+12; accepted: seconds > 0 and at most 3600"),
+    (["--timeout", "nan"], "--timeout nan; accepted"),
+    (["--timeout", "0"], "--timeout 0; accepted"),
+    (["--max-upload-mb", "-1"], "--max-upload-mb -1; accepted: megabytes > 0 and at most 1024"),
+    (["--max-upload-mb", "inf"], "--max-upload-mb inf; accepted"),
+    (["--port", "70000"], "--port 70000; accepted: 0 to 65535"),
+    (["--max-connections", "0"], "--max-connections 0; accepted: 1 to 10000"),
+])
+def test_out_of_range_options_are_refused_at_start_in_one_line(model, argv, said, capsys, monkeypatch):
+    """Was: --timeout inf started a server that dropped every connection unanswered (the deadline's Timer
+    overflows); --max-upload-mb -1 refused every upload; --port 70000 ended in an OverflowError traceback."""
+    monkeypatch.setattr(paint_server, "Synthesizer", lambda *a, **k: pytest.fail("the model loaded first"))
+    assert paint_server.main([str(model), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"paint: error: {said}") and err.count("\n") == 1, err
+    with pytest.raises(ValueError, match="timeout=inf; accepted"):
+        paint_server.make_server(paint_server.PaintApp.__new__(paint_server.PaintApp), timeout=float("inf"))
+
+
+def test_an_unreadable_upload_is_named_without_pils_object_repr(server):
+    """Was: 415 "... cannot identify image file <_io.BytesIO object at 0x7f...>"."""
+    for path in ("/api/style", "/api/synthesize"):
+        body = b"\x89PNG\r\n\x1a\n" + b"\x00" * 50 if path == "/api/synthesize" else b"hello, not an image"
+        status, _, answer = request(server, "POST", path, body, {"Content-Type": "image/png"})
+        error = json.loads(answer)["error"]
+        assert status == 415 and "not a readable image" in error, error
+        assert "0x" not in error and "<" not in error and "BytesIO" not in error, error
+
+
 # ---------------------------------------------------------------------------------------------- the page
 def chromium_path() -> str:
     path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

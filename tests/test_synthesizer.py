@@ -3,6 +3,7 @@ against eager PyTorch, plus the input errors a user can make."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import random_labels, tiny_config
+from helpers import random_labels, realistic_generator, tiny_config
 from gaugan_sdk.models import GeneratorGraph
 from export.to_onnx import export_generator
 from export.to_pt2 import export_generator_pt2
@@ -253,7 +254,7 @@ def test_device_and_provider_choices(models):
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         with pytest.raises(ValueError, match="device='cuda' but this onnxruntime build has no GPU provider"):
             Synthesizer(models["city"]["onnx"], device="cuda")
-        with pytest.raises(ValueError, match="is a cpu package"):
+        with pytest.raises(ValueError, match="device='cuda' but this torch .* no CUDA"):  # before "a cpu package"
             Synthesizer(models["city"]["pt2"], device="cuda")
     with pytest.raises(ValueError, match=r"execution provider\(s\) \['NoSuchProvider'\] are not available"):
         Synthesizer(models["city"]["onnx"], providers=["NoSuchProvider"])
@@ -301,6 +302,25 @@ def test_artifacts_without_metadata_run_from_their_io(models, tmp_path):
     photo = np.random.default_rng(0).integers(0, 256, (48, 40, 3), dtype=np.uint8)
     ids = random_labels(coco["cfg"], batch=1)[0][0]
     np.testing.assert_array_equal(styled.run(ids, style=photo, seed=4), reference.run(ids, style=photo, seed=4))
+
+
+def test_a_label_set_wider_than_a_model_without_metadata_is_refused(tmp_path):
+    """Was: an 8-class ONNX without metadata opened with labels="cityscapes" ran ids 20 and 30 as an empty
+    one-hot, silently. The artifact tells: its image for the set's highest id is the one it makes for an id
+    past every class."""
+    cfg = tiny_config("cityscapes").replace(label_set="procedural", label_nc=8)
+    path = tmp_path / "procedural.onnx"
+    export_generator(realistic_generator(cfg), path, Shapes(batch=(1, 1, 2)))
+    bare = strip_metadata(path, tmp_path / "bare.onnx")
+    with pytest.warns(UserWarning, match="carries no metadata"):
+        with pytest.raises(ValueError, match=r"labels 'cityscapes' has 35 ids but bare.onnx has fewer classes: its "
+                                             r"image for id 34 \(license plate\) is the one it makes for an id past "
+                                             r"every class"):
+            Synthesizer(bare, labels="cityscapes")
+    with pytest.warns(UserWarning, match="carries no metadata"):
+        fits = Synthesizer(bare, labels="procedural")
+    with pytest.raises(ValueError, match=r"out of range for label set 'procedural': 20 \(8192 px\)"):
+        fits.run(np.full((64, 128), 20, np.uint8))
 
 
 def test_metadata_from_tensorrt_style_io():
@@ -380,6 +400,41 @@ def test_closed_synthesizer_and_bad_options_are_named(models):
             Synthesizer(models["city"]["onnx"], **{option: value})
 
 
+def test_ambiguous_inputs_and_options_are_named(models):
+    """Each was misread or a raw library error: the style encoder opened as a generator, RGBA masks (read as
+    (N, H, W) ids), (N, H, 3) uint8 ids (read as a colour mask), providers as a string (its letters), device="cuda"
+    on a CPU-only torch build (torch's assertion), style lists of several sizes (numpy's inhomogeneous shape)."""
+    coco = models["coco"]
+    with pytest.raises(ValueError, match=r"coco_encoder.onnx is the style encoder .* open the generator coco.onnx"):
+        Synthesizer(coco["onnx"].with_name("coco_encoder.onnx"))
+    syn = Synthesizer(coco["onnx"])
+    for rgba in (np.zeros((64, 64, 4), np.uint8), np.zeros((2, 64, 64, 4), np.uint8)):
+        with pytest.raises(ValueError, match=r"label of shape \(.*64, 64, 4\) uint8 looks like an RGBA image: "
+                                             r"palette masks are RGB \(mask\[\.\.\., :3\]\)"):
+            syn.run(rgba)
+    with pytest.raises(ValueError, match=r"read as one \(H, W, 3\) colour mask.*N label maps 3 pixels wide: pass "
+                                         r"them as int32"):
+        syn.run(np.full((5, 64, 3), 7, np.uint8))
+    assert syn.run(np.full((5, 64, 3), 7, np.int32), seed=[1] * 5).shape == (5, 64, 3, 3)  # ids, said as ids
+    with pytest.raises(TypeError, match=r"providers='CPUExecutionProvider'; accepted: a list of ONNX Runtime "
+                                        r"execution provider names"):
+        Synthesizer(coco["onnx"], providers="CPUExecutionProvider")
+    if not torch.cuda.is_available():
+        for kind in ("checkpoint", "pt2"):
+            path = models["city"][kind]
+            with pytest.raises(ValueError, match=r"device='cuda' but this torch .* has no CUDA.*accepted here: "
+                                                 r"device='cpu' or None"):
+                Synthesizer(path, device="cuda")
+    label = np.zeros((64, 64), np.uint8)
+    ragged = [np.zeros((64, 64, 3), np.uint8), np.zeros((32, 48, 3), np.uint8)]
+    with pytest.raises(ValueError, match=r"style is a list of 2 images of different shapes \(64, 64, 3\), "
+                                         r"\(32, 48, 3\); accepted: one \(H, W, 3\) uint8 image, or N of one size"):
+        syn.run(label, style=ragged)
+    with pytest.raises(ValueError, match="images of different shapes"):
+        syn.encode(ragged)
+    assert syn.run(label, style=[ragged[0], ragged[0]]).shape == (2, 64, 64, 3)  # a list of one size works
+
+
 def test_huge_maps_are_refused_from_their_shape_and_large_ones_cost_little_beyond_the_image(models):
     """A map over `max_pixels` is refused before anything is allocated (a broadcast view of 20000x20000 costs no
     memory, so any allocation would show); a map under it is resized in its own dtype and the image upsized in
@@ -405,6 +460,23 @@ def test_huge_maps_are_refused_from_their_shape_and_large_ones_cost_little_beyon
     small = Synthesizer(models["city"]["onnx"], max_pixels=64 * 128)
     with pytest.raises(ValueError, match="over this Synthesizer's limit of 8,192"):
         small.run(np.zeros((2, 64, 128), np.uint8), np.zeros((2, 64, 128), np.uint8))
+
+
+def test_max_pixels_counts_the_images_made_not_the_maps_given(models):
+    """Was: one map with N seeds (or N style images) made N full images past the limit (10 seeds under 8192
+    pixels, 10,000 seeds, all accepted); so did maps smaller than the artifact, made at its size."""
+    small = Synthesizer(models["coco"]["onnx"], max_pixels=2 * 64 * 64)
+    label = np.zeros((64, 64), np.uint8)
+    assert small.run(label, seed=[1, 2]).shape == (2, 64, 64, 3)  # at the limit
+    for extra in (dict(seed=list(range(10))), dict(seed=list(range(10_000))),
+                  dict(style=np.zeros((10, 32, 32, 3), np.uint8))):
+        with pytest.raises(ValueError, match=r"the images this call makes \(1 label map\(s\) x 10(000)? seeds or "
+                                             r"style images\) of 10(000)?x64x64 hold .* over this Synthesizer's "
+                                             r"limit of 8,192"):
+            small.run(label, **extra)
+    with pytest.raises(ValueError, match=r"the images this call makes \(3 label map\(s\) of 8x8, made at the "
+                                         r"artifact's 64x64\) of 3x64x64 hold 12,288 pixels"):
+        small.run(np.zeros((3, 8, 8), np.uint8), seed=[1, 2, 3])
 
 
 def test_blocked_bilinear_resize_equals_one_block(monkeypatch):
@@ -493,3 +565,16 @@ def test_gaugan_benchmark_prints_the_table_and_writes_json(models, tmp_path):
     bad = subprocess.run(["gaugan-benchmark", str(models["city"]["onnx"]), "--reference",
                           str(models["city"]["onnx"])], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--reference" in bad.stderr and "a checkpoint (.pt / .pth)" in bad.stderr
+
+
+def test_gaugan_benchmark_checks_its_json_path_before_the_run(models, tmp_path, monkeypatch, capsys):
+    """Was: a --json path in a missing or read-only folder failed only after the whole benchmark had run."""
+    import gaugan_sdk.benchmark as bench
+
+    monkeypatch.setattr(bench, "benchmark", lambda *a, **k: pytest.fail("the benchmark ran before --json was checked"))
+    (tmp_path / "folder.json").mkdir()
+    for target, said in ((tmp_path / "missing" / "b.json", "the folder .*missing does not exist"),
+                         (tmp_path / "folder.json", "is a folder")):
+        assert bench.main([str(models["city"]["onnx"]), "--json", str(target)]) == 2
+        assert re.search(rf"gaugan-benchmark: error: --json .*: {said}; give a file path in a writable folder",
+                         capsys.readouterr().err)

@@ -387,6 +387,82 @@ def test_resume_of_a_moved_run_writes_only_into_the_copy(tmp_path, monkeypatch):
     assert fresh.parent == tmp_path / "fresh" and [p.name for p in run.list_checkpoints(fresh)] == ["iter_0000014.pt"]
 
 
+def test_relative_weight_paths_are_stored_absolute_and_a_path_given_again_replaces_the_stored_one(
+        tmp_path, monkeypatch, capsys):
+    """Was: a run started with a relative --seg-model could not be resumed from another folder, and giving the
+    path again was silently ignored."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    torch.jit.save(torch.jit.script(_Segmenter()), tmp_path / "a" / "seg.pt")
+    monkeypatch.chdir(tmp_path / "a")
+    run_dir = _train(tmp_path, "--max-iters", "2", "--checkpoint-every", "2", "--image-every", "0", "--seg-model",
+                     "seg.pt")
+    stored = json.loads((run_dir / "options.json").read_text())["options"]["seg_model"]
+    assert stored == str(tmp_path / "a" / "seg.pt")
+    monkeypatch.chdir(tmp_path / "b")  # another folder: the stored path still holds
+    assert train.main(["--resume", str(run_dir), "--max-iters", "4"]) == run_dir
+    (tmp_path / "a" / "seg.pt").rename(tmp_path / "b" / "moved.pt")
+    with pytest.raises(FileNotFoundError, match=r"--seg-model .*a/seg\.pt, stored by the run, no longer exists; "
+                                                r"give it again: --seg-model PATH"):
+        train.main(["--resume", str(run_dir), "--max-iters", "6"])
+    capsys.readouterr()
+    assert train.main(["--resume", str(run_dir), "--max-iters", "6", "--seg-model", "moved.pt"]) == run_dir
+    assert f"--seg-model {tmp_path / 'b' / 'moved.pt'} replaces the stored {tmp_path / 'a' / 'seg.pt'}" in \
+        capsys.readouterr().out
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "iter_0000006.pt")
+    assert ckpt.training["options"]["seg_model"] == str(tmp_path / "b" / "moved.pt")
+    with pytest.raises(FileNotFoundError, match=r"--vgg-weights .*nowhere\.pth: no such file"):
+        _train(tmp_path / "c", "--max-iters", "2", "--vgg-weights", "nowhere.pth")
+
+
+def test_options_given_with_resume_are_said_to_apply_or_be_ignored(tmp_path, capsys):
+    """Was: --lr, --batch-size, --set ... given with --resume were silently ignored."""
+    run_dir = _train(tmp_path, "--max-iters", "2", "--checkpoint-every", "2", "--image-every", "0")
+    capsys.readouterr()
+    train.main(["--resume", str(run_dir), "--max-iters", "3", "--lr", "0.001", "--batch-size", "4", "--set",
+                "ngf=16", "--outdir", str(tmp_path / "runs")])
+    said = capsys.readouterr().out
+    assert "resume: from the command line, applied: --max-iters 3, --outdir" in said
+    assert "; ignored (the run's stored values kept): --lr 0.001 (stored 0.0002), --batch-size 4 (stored 2), " \
+           "--set ngf=16 (the model is the checkpoint's)" in said
+
+
+def test_resuming_a_finished_run_or_an_older_checkpoint_keeps_the_newer_files(tmp_path, capsys):
+    """Was: resuming a run already at --max-iters printed "done" naming a checkpoint it had not written; resuming
+    an older checkpoint of a run wrote over the newer timeline (its log, its later checkpoints)."""
+    run_dir = _train(tmp_path, "--max-iters", "4", "--checkpoint-every", "2", "--image-every", "0")
+    files = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert train.main(["--resume", str(run_dir)]) == run_dir
+    said = capsys.readouterr().out
+    assert "nothing to train: iter_0000004.pt is at iteration 4, where this run ends (4); give --max-iters above 4" \
+        in said and "done:" not in said
+    older = run_dir / "checkpoints" / "iter_0000002.pt"
+    branch = train.main(["--resume", str(older), "--max-iters", "4"])
+    said = capsys.readouterr().out
+    assert branch != run_dir and branch.parent == run_dir.parent and branch.name == "00001-procedural-from-2"
+    assert f"iter_0000002.pt is not the newest checkpoint of {run_dir.name} (iter_0000004.pt is): continuing in a " \
+           f"new run {branch.name}" in said
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == files  # the newer timeline as it was
+    assert said.rstrip().splitlines()[-2] == f"  checkpoint {branch / 'checkpoints' / 'iter_0000004.pt'}"
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path):
+    """Was: a start that failed after its run folder was made (weights missing, a bad first sample) left a
+    numbered folder with options.json and an events file, and the next run took the next number."""
+    with pytest.raises(FileNotFoundError, match="--inception-weights .*nowhere.pth: no such file"):
+        _train(tmp_path, "--max-iters", "2", "--inception-weights", str(tmp_path / "nowhere.pth"))
+    from test_datasets import make_custom
+    from PIL import Image
+
+    make_custom(tmp_path / "data", count=2, instances=False)
+    Image.fromarray(np.full((64, 64), 40, np.uint8)).save(tmp_path / "data" / "labels" / "s0.png")  # ids 0..7 only
+    with pytest.raises(ValueError, match=r"label map .*s0\.png: label id\(s\) out of range"):
+        _train(tmp_path, "--dataset", "custom", "--label-dir", str(tmp_path / "data" / "labels"), "--image-dir",
+               str(tmp_path / "data" / "images"), "--set", "label_nc=8", "--load-size", "64", "--max-iters", "2")
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
 def test_training_evaluation_reports_fid_with_the_weights_file(tmp_path, fid_weights):
     with pytest.warns(UserWarning, match="below 2048 samples"):
         run_dir = _train(tmp_path, "--max-iters", "4", "--eval-every", "2", "--eval-samples", "4", "--image-every",

@@ -33,7 +33,7 @@ class TrainOptions:
     no_flip: bool = False
     max_samples: int | None = None
     skip_bad: bool = False
-    check_data: bool = False  # decode every label map at start and check its ids (the header scan always runs)
+    check_data: bool = False  # decode every file at start and check the label ids (the header scan always runs)
     procedural_scenes: int = 2000  # size of the procedural dataset (scenes are generated from their index)
     num_workers: int = 0
     # model (GeneratorConfig fields, applied to the dataset's preset)
@@ -163,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--max-samples", type=int, help="use only the first N samples (quick runs)")
     data.add_argument("--skip-bad", action="store_true", help="warn about and skip unreadable / bad files")
     data.add_argument("--check-data", action="store_true",
-                      help="at start, decode every label map and check its ids (headers, pairing and sizes are "
-                           "always checked)")
+                      help="at start, decode every label map, image and instance map and check the label ids "
+                           "(headers, pairing, sizes and truncated files are always checked)")
     data.add_argument("--procedural-scenes", type=int, default=d.procedural_scenes)
     data.add_argument("--num-workers", type=int, default=d.num_workers)
     model = p.add_argument_group("model")

@@ -2,8 +2,11 @@
 
 The structural scan reads only headers: every label map, image and instance map opens as an image, is not a
 decompression bomb (Pillow's Image.MAX_IMAGE_PIXELS guard), label maps are single-channel ids, and the files of
-a pair have one size. `--check-data` also decodes every label map and checks its ids against the model. Each
-problem names its file; the caller refuses the dataset or, with --skip-bad, drops those pairs.
+a pair have one size. It also reads each PNG / JPEG file's last bytes: a file that does not end as its format
+does (IEND, EOI) is decoded on the spot, so a truncated file is found at start for the cost of a seek (one with
+data after its end decodes and passes). `--check-data` decodes every file (label maps, images, instance maps,
+finding damage inside intact files too) and checks the label ids against the model. Each problem names its
+file; the caller refuses the dataset or, with --skip-bad, drops those pairs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.labels import validate_label_ids
 
 LABEL_MODES = ("L", "P", "I", "I;16")
+_ENDS = {"PNG": b"IEND\xaeB`\x82", "JPEG": b"\xff\xd9"}  # how a complete file of the format ends
 
 
 class DataError(ValueError):
@@ -42,14 +46,29 @@ def open_image(path: Path, what: str, load: bool = True) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
-            if load:
-                image.load()
+            try:
+                if load or _ends_early(path, image.format):  # a truncated file fails here, naming itself
+                    image.load()
+            except BaseException:
+                image.close()  # a scan of thousands of files holds no handles, failed ones included
+                raise
         return image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise DataError(f"{what} {path} is refused as a decompression bomb: {err} (raise PIL.Image.MAX_IMAGE_PIXELS "
                         f"if such sizes are real)") from None
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
         raise DataError(f"cannot read {what} {path}: {err}") from None
+
+
+def _ends_early(path: Path, fmt: str | None) -> bool:
+    """Whether a PNG / JPEG file does not end with its format's end marker (truncated, or data appended)."""
+    end = _ENDS.get(fmt or "")
+    if end is None:
+        return False
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - len(end)))
+        return f.read() != end
 
 
 def keyed(paths: Iterable[Path], key: Callable[[Path], str], what: str) -> tuple[dict[str, Path], list[str]]:
@@ -65,8 +84,9 @@ def keyed(paths: Iterable[Path], key: Callable[[Path], str], what: str) -> tuple
 
 def scan(pairs: list[FilePair], cfg: GeneratorConfig, *, decode: bool = False,
          report: bool = False) -> tuple[list[FilePair], list[str]]:
-    """The pairs whose files pass the scan, and one problem per pair that does not. `decode`: also decode each
-    label map and check its ids (--check-data). `report`: a progress line on stderr and a summary line."""
+    """The pairs whose files pass the scan, and one problem per pair that does not. `decode`: also decode every
+    file (label map, image, instance map) and check the label ids (--check-data). `report`: a progress line on
+    stderr and a summary line."""
     good, problems = [], []
     start, shown = time.perf_counter(), 0.0
     for i, pair in enumerate(pairs):
@@ -80,7 +100,7 @@ def scan(pairs: list[FilePair], cfg: GeneratorConfig, *, decode: bool = False,
             print(f"\rdata: checked {i + 1}/{len(pairs)} pairs", end="", file=sys.stderr, flush=True)
             shown = now
     if report:
-        kind = "headers and label ids" if decode else "headers (--check-data also decodes the label ids)"
+        kind = "decoded, label ids checked" if decode else "headers (--check-data decodes every file)"
         print(f"\rdata: checked {len(pairs)} pairs ({kind}) in {time.perf_counter() - start:.1f} s: "
               f"{len(problems)} with problems", file=sys.stderr, flush=True)
     return good, problems
@@ -94,7 +114,7 @@ def _check_pair(pair: FilePair, cfg: GeneratorConfig, decode: bool) -> None:
         for path, what in ((pair.image, "image"), (pair.instance, "instance map")):
             if path is None:
                 continue
-            with open_image(path, what, load=False) as other:
+            with open_image(path, what, load=decode) as other:
                 if other.size != label.size:
                     raise DataError(f"{what} {path} is {other.size[0]}x{other.size[1]} but its label map "
                                     f"{pair.label} is {label.size[0]}x{label.size[1]}")

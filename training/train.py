@@ -8,8 +8,14 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import math
+import os
+import re
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +35,23 @@ from .trainer import Trainer
 __all__ = ["main", "train", "Evaluator"]
 
 
+# Paths of pretrained networks: stored absolute, so that a run resumes from any folder
+WEIGHTS = {"vgg_weights": "--vgg-weights", "inception_weights": "--inception-weights", "seg_model": "--seg-model"}
+# What a resumed run takes from the command line; every other option is the run's stored one
+RESUME_APPLIES = ("max_iters", "device", "outdir", "dataroot", "label_dir", "image_dir", "instance_dir", *WEIGHTS)
+
+
 def main(argv: list[str] | None = None) -> Path | None:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     opts = options_from_args(args)
     resume_ckpt = None
     if opts.resume:
         resume_path = run.resolve_resume(opts.resume)
         resume_ckpt = run.load_training_checkpoint(resume_path)
-        opts = _resumed_options(resume_ckpt.training["options"], opts, resume_path)
+        opts = _resumed_options(resume_ckpt.training["options"], opts, resume_path, _given(argv))
+    else:
+        opts = dataclasses.replace(opts, **{name: _weight_file(getattr(opts, name), name) for name in WEIGHTS})
     cfg = opts.generator_config()
     if args.dry_run:
         print(json.dumps({"options": opts.to_dict(), "model": cfg.to_dict()}, indent=2, sort_keys=True))
@@ -70,25 +85,61 @@ def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, dev
     if resume_ckpt is not None:
         trainer.load_state_dict(resume_ckpt.generator, resume_ckpt.encoder, resume_ckpt.training)
         start = resume_ckpt.training["iteration"]
-        run_dir = run.resumed_run_dir(Path(opts.resume)) if info.is_main else None
+        run_dir = run.resumed_run_dir(Path(opts.resume))
+        if start >= total:  # nothing written: the last line must not name a checkpoint this run did not write
+            if info.is_main:
+                print(f"nothing to train: {Path(opts.resume).name} is at iteration {start}, where this run ends "
+                      f"({total}); give --max-iters above {start} to continue it", flush=True)
+            return run_dir
     torch.manual_seed(opts.seed + 1000 * info.rank + start)  # per-rank z noise
     if resume_ckpt is not None:
         run.set_rng_state(resume_ckpt.training["rng"][info.rank] if info.rank < len(resume_ckpt.training["rng"])
                           else resume_ckpt.training["rng"][0])
+    evaluator = Evaluator(opts, cfg, device) if info.is_main else None  # before any folder: its weights may fail
+    made = None  # the run folder this start created: removed if the start fails before it logged or saved anything
     if info.is_main:
-        if run_dir is None:
-            run_dir = run.new_run_dir(opts.outdir, opts.name or opts.dataset)
-        run.write_json(run_dir / "options.json", {"options": opts.to_dict(), "model": cfg.to_dict(),
-                                                  "world_size": info.world_size, "iters_per_epoch": iters_per_epoch,
-                                                  "total_iters": total})
-        (run_dir / "images").mkdir(exist_ok=True)
-        print(f"run {run_dir}: {len(dataset)} samples, batch {opts.batch_size} x {info.world_size} process(es) on "
-              f"{device}, {iters_per_epoch} it/epoch, iterations {start} -> {total}", flush=True)
-    board = run.Board(run_dir if info.is_main else None)
-    progress = run.Progress(total, start, run_dir / "log.txt" if info.is_main else None, device)
-    evaluator = Evaluator(opts, cfg, device) if info.is_main else None
+        newest = run.list_checkpoints(run_dir)[-1] if run_dir is not None else None
+        if newest is not None and newest.resolve() != Path(opts.resume).resolve():  # another timeline is newer
+            base = re.sub(r"^\d{5}-", "", run_dir.name)
+            made = run.new_run_dir(run_dir.parent, f"{base}-from-{start}")
+            print(f"resume: {Path(opts.resume).name} is not the newest checkpoint of {run_dir.name} ({newest.name} "
+                  f"is): continuing in a new run {made.name}, so the newer files stay as they are", flush=True)
+            run_dir = made
+        elif run_dir is None:
+            run_dir = made = run.new_run_dir(opts.outdir, opts.name or opts.dataset)
+    board = written = None
+    try:
+        if info.is_main:
+            run.write_json(run_dir / "options.json", {"options": opts.to_dict(), "model": cfg.to_dict(),
+                                                      "world_size": info.world_size,
+                                                      "iters_per_epoch": iters_per_epoch, "total_iters": total})
+            (run_dir / "images").mkdir(exist_ok=True)
+            print(f"run {run_dir}: {len(dataset)} samples, batch {opts.batch_size} x {info.world_size} process(es) "
+                  f"on {device}, {iters_per_epoch} it/epoch, iterations {start} -> {total}", flush=True)
+        board = run.Board(run_dir if info.is_main else None)
+        progress = run.Progress(total, start, run_dir / "log.txt" if info.is_main else None, device)
+        written = _loop(opts, cfg, trainer, dataset, labels, evaluator, board, progress, run_dir, info, device,
+                        start, total, iters_per_epoch, per_step)
+    except BaseException:
+        if board is not None:
+            board.close()
+        if made is not None and not run.list_checkpoints(made) and not (made / "log.txt").is_file():
+            shutil.rmtree(made, ignore_errors=True)  # nothing trained: the failed start leaves no numbered folder
+            print(f"removed {made}, which this failed start had created", file=sys.stderr, flush=True)
+        raise
+    board.close()
+    _check_replicas(trainer, info, device)
+    if info.is_main:
+        print(f"done: {run_dir}\n  checkpoint {written}\n  next: gaugan-export --checkpoint {written} --engine fp32 "
+              f"--format onnx --output engines/{run_dir.name}.onnx", flush=True)
+    return run_dir
 
-    it = start
+
+def _loop(opts: TrainOptions, cfg: GeneratorConfig, trainer: Trainer, dataset, labels, evaluator, board, progress,
+          run_dir: Path | None, info: distributed.Dist, device: torch.device, start: int, total: int,
+          iters_per_epoch: int, per_step: int) -> Path | None:
+    """The training iterations from `start` to `total`; the last checkpoint written (main process)."""
+    it, written = start, None
     while it < total:
         epoch = it // iters_per_epoch
         trainer.set_epoch(epoch)
@@ -117,7 +168,7 @@ def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, dev
                 Image.fromarray(grid).save(run_dir / "images" / f"iter_{it:07d}.png")
                 board.image("mask | generated | real", grid, it)
             if it % opts.checkpoint_every == 0 or it == total:
-                _checkpoint(run_dir, it, epoch, opts, cfg, trainer, info, device)
+                written = _checkpoint(run_dir, it, epoch, opts, cfg, trainer, info, device) or written
             if info.is_main and (it == total or (opts.eval_every and it % opts.eval_every == 0)):
                 metrics = evaluator(trainer)
                 if metrics:
@@ -126,13 +177,7 @@ def _train(opts: TrainOptions, cfg: GeneratorConfig, info: distributed.Dist, dev
                     print(f"it {it}: " + _fmt(metrics), flush=True)
             if it >= total:
                 break
-    board.close()
-    _check_replicas(trainer, info, device)
-    if info.is_main:
-        last = run.list_checkpoints(run_dir)[-1]
-        print(f"done: {run_dir}\n  checkpoint {last}\n  next: gaugan-export --checkpoint {last} --engine fp32 "
-              f"--format onnx --output engines/{run_dir.name}.onnx", flush=True)
-    return run_dir
+    return written
 
 
 class Evaluator:
@@ -196,13 +241,13 @@ def _epoch_order(n: int, seed: int, epoch: int, info: distributed.Dist, used: in
 
 
 def _checkpoint(run_dir: Path | None, it: int, epoch: int, opts: TrainOptions, cfg: GeneratorConfig,
-                trainer: Trainer, info: distributed.Dist, device: torch.device) -> None:
+                trainer: Trainer, info: distributed.Dist, device: torch.device) -> Path | None:
     rng_states = _gather_rng(info)
     if not info.is_main:
-        return
+        return None
     training = {"iteration": it, "epoch": epoch, "options": opts.to_dict(), "world_size": info.world_size,
                 "rng": rng_states, **trainer.state_dict()}
-    run.save_training_checkpoint(run_dir, it, cfg, trainer.G, trainer.E, training)
+    return run.save_training_checkpoint(run_dir, it, cfg, trainer.G, trainer.E, training)
 
 
 def _gather_rng(info: distributed.Dist) -> list[dict[str, Any]]:
@@ -228,10 +273,14 @@ def _check_replicas(trainer: Trainer, info: distributed.Dist, device: torch.devi
         raise RuntimeError("DDP replicas diverged: the model weights differ across ranks")
 
 
-def _resumed_options(stored: dict[str, Any], given: TrainOptions, path: Path) -> TrainOptions:
+def _resumed_options(stored: dict[str, Any], given: TrainOptions, path: Path,
+                     flags: dict[str, Any] | None = None) -> TrainOptions:
     """The interrupted run's options. From the command line: --max-iters (to extend it), --device, --outdir
-    (where a checkpoint outside a run directory starts its new run) and the data folders where given (data
-    that has moved): paths are resolved where the resumed run is started, never from where the first one was."""
+    (where a checkpoint outside a run directory starts its new run), the data folders where given (data that has
+    moved: resolved where the resumed run is started, never from where the first one was) and the weight files
+    where given (each replaces the stored path, said so). A stored weight file that no longer exists is an
+    error naming it and its flag. `flags`: the options the command line gave (`_given`); a line says which of
+    them apply and which are ignored."""
     opts = TrainOptions.from_dict(stored)
     opts.resume = str(path)
     if given.max_iters is not None:
@@ -240,7 +289,56 @@ def _resumed_options(stored: dict[str, Any], given: TrainOptions, path: Path) ->
     for name in ("dataroot", "label_dir", "image_dir", "instance_dir"):
         if getattr(given, name) is not None:
             setattr(opts, name, getattr(given, name))
+    for name, flag in WEIGHTS.items():
+        old, new = getattr(opts, name), _weight_file(getattr(given, name), name)
+        if new is not None and new != old:
+            _say(f"resume: {flag} {new} replaces the stored {old}")
+        elif new is None and old is not None and not Path(old).is_file():
+            raise FileNotFoundError(f"{flag} {old}, stored by the run, no longer exists; give it again: {flag} PATH "
+                                    f"(--resume {given.resume} {flag} PATH)")
+        setattr(opts, name, new or old)
+    applied, ignored = [], []
+    for dest, value in (flags or {}).items():
+        flag = "--" + dest.replace("_", "-")
+        shown = " ".join(f"--set {v}" for v in value) if dest == "set" else flag if value is True \
+            else f"{flag} {value}"
+        if dest in RESUME_APPLIES:
+            applied.append(shown)
+        elif dest in ("set", "use_vae"):
+            ignored.append(f"{shown} (the model is the checkpoint's)")
+        elif dest not in ("resume", "dry_run"):
+            ignored.append(f"{shown} (stored {getattr(opts, dest)})")
+    if applied or ignored:
+        _say("resume: from the command line, " + "; ".join(
+            part for part in (f"applied: {', '.join(applied)}" if applied else "",
+                              f"ignored (the run's stored values kept): {', '.join(ignored)}" if ignored else "")
+            if part))
     return opts.resolved()
+
+
+def _given(argv: list[str]) -> dict[str, Any]:
+    """The options the command line gave, by dest (defaults left out), whatever their values."""
+    parser = build_parser()
+    for action in parser._actions:  # set_defaults would put the marker in the namespace, then type-convert it
+        action.default = argparse.SUPPRESS
+    return vars(parser.parse_args(argv))
+
+
+def _weight_file(path: str | None, name: str) -> str | None:
+    """A weights path made absolute (a run resumes from any folder), or None; one that is not a file is an error
+    naming its flag."""
+    if path is None:
+        return None
+    full = os.path.abspath(os.path.expanduser(path))
+    if not Path(full).is_file():
+        raise FileNotFoundError(f"{WEIGHTS[name]} {full}: no such file")
+    return full
+
+
+def _say(line: str) -> None:
+    """A line on the main process only (main() runs on every rank under torchrun)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(line, flush=True)
 
 
 def _append_metrics(run_dir: Path, it: int, metrics: dict[str, float]) -> None:

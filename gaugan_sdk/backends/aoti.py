@@ -7,7 +7,7 @@ from pathlib import Path
 from ..kinds import PT2
 from ..metadata import ArtifactMetadata
 from .base import RuntimeOptions
-from .torch import TorchModuleBackend
+from .torch import TorchModuleBackend, check_torch_device
 
 
 def open_artifact(path: Path, meta: ArtifactMetadata | None, options: RuntimeOptions) -> AOTIBackend:
@@ -16,6 +16,7 @@ def open_artifact(path: Path, meta: ArtifactMetadata | None, options: RuntimeOpt
     if meta is None:
         raise FileNotFoundError(f"{path} has no metadata sidecar {path.name}.json; re-export it with gaugan-export, "
                                 f"which writes one beside every artifact")
+    check_torch_device(options.device, path.name)
     built_for = meta.device or "cpu"
     if options.device is not None and options.device != built_for:
         raise ValueError(f"{path.name} is a {built_for} package (AOTInductor packages run on the device type they "

@@ -41,9 +41,11 @@ class RuntimeOptions:
             raise ValueError(f"device={self.device!r}; accepted: 'cpu', 'cuda' or None (the best available)")
         providers = self.providers
         if providers is not None:
-            if isinstance(providers, str) or not all(isinstance(p, str) for p in providers) or not providers:
-                raise ValueError(f"providers={providers!r}; accepted: a non-empty list of ONNX Runtime execution "
-                                 f"provider names, e.g. ['CUDAExecutionProvider', 'CPUExecutionProvider'], or None")
+            listed = isinstance(providers, (list, tuple)) and all(isinstance(p, str) for p in providers)
+            if not listed or not providers:
+                raise TypeError(f"providers={providers!r}; accepted: a list of ONNX Runtime execution provider "
+                                f"names, e.g. ['CUDAExecutionProvider', 'CPUExecutionProvider'], or None (the best "
+                                f"installed)")
             object.__setattr__(self, "providers", tuple(providers))
         if self.threads is not None:
             object.__setattr__(self, "threads", check_count(self.threads, "threads", 1))

@@ -7,6 +7,8 @@ modules every exporter traces: the same int32 ids and uint8 styles in, the in-gr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..contract import STYLE_SIZE, UNBOUNDED_BATCH, Shapes, encoder_io, generator_io
@@ -44,6 +46,18 @@ def open_model(path, options: RuntimeOptions):
     return open_checkpoint(path, options.device)
 
 
+def check_torch_device(device: str | None, artifact: str) -> None:
+    """device="cuda" for a torch-run artifact where torch has no CUDA: said with the reason (torch itself raises
+    an AssertionError, "Torch not compiled with CUDA enabled")."""
+    import torch
+
+    if device != "cuda" or torch.cuda.is_available():
+        return
+    why = "is a CPU-only build" if torch.version.cuda is None else "sees no CUDA device"
+    raise ValueError(f"device='cuda' but this torch {torch.__version__} {why} (it has no CUDA to run {artifact} "
+                     f"on); accepted here: device='cpu' or None. On a GPU machine, install the CUDA build of torch")
+
+
 def open_checkpoint(path, device: str | None = None, config=None):
     """(generator backend, encoder backend or None, generator metadata, encoder metadata or None) from a
     checkpoint file or NVlabs folder, the metadata from the contract (fixed size, batch UNBOUNDED_BATCH)."""
@@ -55,6 +69,7 @@ def open_checkpoint(path, device: str | None = None, config=None):
     from ..checkpoint import load_checkpoint
     from ..models import EncoderGraph, GeneratorGraph
 
+    check_torch_device(device, Path(path).name)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     ckpt = load_checkpoint(path, config)
     cfg, source = ckpt.config, ckpt.source

@@ -23,6 +23,8 @@ import argparse
 import io
 import ipaddress
 import json
+import math
+import re
 import secrets
 import socket
 import sys
@@ -35,7 +37,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from gaugan_sdk import Synthesizer
 from gaugan_sdk.labels import BUILTIN_LABEL_SETS
@@ -48,6 +50,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STYLE_FORMATS = {"PNG", "JPEG", "WEBP"}
 MAX_MASK_SIDE = 2048
 KEPT_STYLES = 16
+# The numeric options' accepted ranges: a request that takes over an hour to arrive is a stalled client (and an
+# infinite deadline overflows the Timer that enforces it: the server dropped every connection unanswered)
+LIMITS = {"timeout": (0.0, 3600.0, "seconds > 0 and at most 3600"),
+          "max_upload_mb": (0.0, 1024.0, "megabytes > 0 and at most 1024"),
+          "port": (-1, 65535, "0 to 65535 (0: a free port)"), "max_connections": (0, 10000, "1 to 10000")}
 
 
 class RequestError(Exception):
@@ -158,7 +165,10 @@ def _open_image(body: bytes, formats: set[str], what: str, max_side: int) -> Ima
     except RequestError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"{what} is not a readable image: {e}") from e
+        # PIL names the file object it read (<_io.BytesIO object at 0x...>): the client is told what it sent
+        reason = "its format is not one PIL recognizes" if isinstance(e, UnidentifiedImageError) else \
+            re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the upload", str(e))
+        raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"{what} is not a readable image: {reason}") from e
     return image
 
 
@@ -354,12 +364,21 @@ class PaintServer(ThreadingHTTPServer):
             self._slots.release()
 
 
+def check_option(name: str, value: float, flag: bool = False) -> None:
+    """One numeric option within LIMITS (exclusive low, inclusive high, finite), else a one-line ValueError naming
+    it as `--name value` (`flag`) or `name=value`."""
+    low, high, accepted = LIMITS[name]
+    if not (math.isfinite(value) and low < value <= high):
+        shown = f"--{name.replace('_', '-')} {value:g}" if flag else f"{name}={value:g}"
+        raise ValueError(f"{shown}; accepted: {accepted}")
+
+
 def make_server(app: PaintApp, host: str = "127.0.0.1", port: int = 8000, timeout: float = 15.0,
                 quiet: bool = False, max_connections: int = 32) -> PaintServer:
     """A threaded server (not started: call serve_forever); port 0 picks a free port. `timeout`: seconds a
     request may take to arrive (line, headers, body); `max_connections`: connection threads at once."""
-    if not timeout > 0 or max_connections < 1:
-        raise ValueError(f"timeout={timeout!r}, max_connections={max_connections!r}; accepted: > 0 and >= 1")
+    for name, value in (("timeout", timeout), ("port", port), ("max_connections", max_connections)):
+        check_option(name, value)
     handler = type("PaintHandler", (Handler,), {"app": app, "timeout": timeout})
     return PaintServer((host, port), handler, max_connections, quiet)
 
@@ -376,6 +395,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds a request may take to arrive, headers and body (default 15)")
     p.add_argument("--max-connections", type=int, default=32, help="connections served at once (default 32)")
     args = p.parse_args(argv)
+    try:  # before the model loads
+        for name in ("timeout", "max_upload_mb", "port", "max_connections"):
+            check_option(name, getattr(args, name), flag=True)
+    except ValueError as e:
+        print(f"paint: error: {e}", file=sys.stderr)
+        return 2
     try:
         app = PaintApp(Synthesizer(args.artifact, device=args.device, labels=args.labels, warmup=1),
                        int(args.max_upload_mb * (1 << 20)))
