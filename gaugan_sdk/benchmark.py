@@ -13,6 +13,7 @@ and p90 (gaugan_sdk.measure, the harness of every benchmark of the SDK; the JSON
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -26,13 +27,17 @@ from .synthesizer import Synthesizer, resolve_artifact
 
 __all__ = ["benchmark", "table", "COLUMNS", "main"]
 
-COLUMNS = ("artifact", "format", "backend", "precision", "size_mb", "batch", "psnr_db", "median_ms", "p90_ms",
+COLUMNS = ("artifact", "format", "precision", "runtime", "plan", "size_mb", "batch", "psnr_db", "median_ms", "p90_ms",
            "images_per_s")
 
 
 def benchmark(artifacts: list[str | Path], *, reference: str | Path | None = None, batches: tuple[int, ...] = (1,),
-              warmup: int = 1, iters: int = 5, device: str | None = None) -> tuple[list[dict], str]:
-    """One row per artifact and batch; and what the quality column is measured against."""
+              warmup: int = 1, iters: int = 5, device: str | None = None, all_runtimes: bool = False,
+              hint: str = "latency") -> tuple[list[dict], str]:
+    """One row per artifact, runtime and batch; and what the quality column is measured against. Each artifact
+    runs where the CPU plan puts it (`Synthesizer`'s "auto"), or, with `all_runtimes`, on every runtime installed
+    that runs its kind, in each execution precision this CPU has (`executions`); the `plan` column marks the
+    runtime "auto" picks."""
     if not artifacts:
         raise ValueError("no artifacts to benchmark")
     if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batches):
@@ -45,19 +50,44 @@ def benchmark(artifacts: list[str | Path], *, reference: str | Path | None = Non
     expected = _images(reference_path, labels, instances, device) if reference_path is not None else None
     rows = []
     for path in paths:
-        with Synthesizer(path, device=device) as syn:
-            images = _run(syn, labels, instances)
-            if expected is None:  # the first artifact is the reference
-                expected = images
-            quality = psnr(images, expected, peak_to_peak=255.0)
-            for batch in batches:
-                timing = time_calls(lambda syn=syn, batch=batch: _run(syn, labels[:batch], instances[:batch]),
-                                    warmup=warmup, iters=iters)
-                rows.append({"artifact": path.name, "format": syn.meta.format, "backend": syn.backend,
-                             "execution": syn.execution, "precision": syn.meta.precision,
-                             "size_mb": _size_mb(path, syn), "resolution": f"{syn.size[0]}x{syn.size[1]}",
-                             "psnr_db": quality, **timing.row(batch)})
+        with Synthesizer(path, device=device) as auto:
+            planned = auto.chosen.label
+        for backend, precision in executions(path) if all_runtimes else [("auto", "auto")]:
+            with Synthesizer(path, device=device, backend=backend, precision=precision, hint=hint) as syn:
+                images = _run(syn, labels, instances)
+                if expected is None:  # the first artifact is the reference
+                    expected = images
+                quality = psnr(images, expected, peak_to_peak=255.0)
+                for batch in batches:
+                    timing = time_calls(lambda syn=syn, batch=batch: _run(syn, labels[:batch], instances[:batch]),
+                                        warmup=warmup, iters=iters)
+                    rows.append({"artifact": path.name, "format": syn.meta.format, "runtime": syn.chosen.label,
+                                 "plan": syn.chosen.label == planned, "execution": syn.execution,
+                                 "precision": syn.meta.precision, "size_mb": _size_mb(path, syn),
+                                 "resolution": f"{syn.size[0]}x{syn.size[1]}", "psnr_db": quality,
+                                 **timing.row(batch)})
     return rows, against
+
+
+def executions(path: Path) -> list[tuple[str, str]]:
+    """(backend, execution precision) pairs that can run an artifact here: each backend of its kind whose library
+    is installed; OpenVINO in f32, and in bf16 where this CPU has bf16 arithmetic and the file is float."""
+    from .cpu import cpu_has_bf16
+
+    kind, meta_precision = kind_of(path), None
+    with Synthesizer(path) as syn:
+        meta_precision = syn.meta.precision
+    out = []
+    for backend in kind.backends:
+        if backend in ("onnxruntime", "openvino") and importlib.util.find_spec(backend) is None:
+            continue
+        if backend == "openvino":
+            out.append((backend, "f32"))
+            if cpu_has_bf16() and meta_precision in ("fp32", "fp16"):
+                out.append((backend, "bf16"))
+        else:
+            out.append((backend, "auto"))
+    return out
 
 
 def _reference(reference, first_path: Path) -> tuple[Path | None, str]:
@@ -90,7 +120,8 @@ def table(rows: list[dict], against: str) -> Table:
     for row in rows:
         out.add(**row)
     if rows:
-        out.note(f"PSNR of uint8 images against {against}, on {rows[0]['resolution']} held-out procedural masks")
+        out.note(f"PSNR of uint8 images against {against}, on {rows[0]['resolution']} held-out procedural masks; "
+                 f"plan: the runtime this CPU's plan picks (gaugan_sdk.cpu)")
     return out
 
 
@@ -104,12 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
     p.add_argument("--iters", type=int, default=5, help="timed calls (default 5)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: the best each artifact has")
+    p.add_argument("--all-runtimes", action="store_true",
+                   help="each artifact on every runtime installed that runs it (OpenVINO in f32 and, where the CPU "
+                        "has it, bf16), not only where this CPU's plan puts it")
+    p.add_argument("--hint", choices=["latency", "throughput"], default="latency",
+                   help="latency: one request at a time; throughput: a batch's images in flight together (OpenVINO)")
     p.add_argument("--json", help="also write the rows (and the machine) to this JSON file")
     args = p.parse_args(argv)
     try:
         check_writable(args.json)  # before the run, not after it
         rows, against = benchmark(args.artifacts, reference=args.reference, batches=tuple(args.batch),
-                                  warmup=args.warmup, iters=args.iters, device=args.device)
+                                  warmup=args.warmup, iters=args.iters, device=args.device,
+                                  all_runtimes=args.all_runtimes, hint=args.hint)
         result = table(rows, against)
         print(result.text())
         if args.json:

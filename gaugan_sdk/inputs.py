@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+__all__ = ["check_pixels", "check_count", "seed_count", "seeds_for", "style_array", "instance_int32",
+           "resize_nearest", "resize_bilinear_uint8"]
+
 _BLOCK_PIXELS = 1 << 18  # output pixels per block of the bilinear resize (3 MiB per float32 temporary)
 
 

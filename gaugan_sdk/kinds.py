@@ -2,7 +2,8 @@
 them, the export module that writes them, and what each format takes, as data. The export API, its command
 line (choices, help) and its errors read these rows; nothing else says which format takes which precision.
 
-A new format is a row here, a writer (`export/<writer>.py`) and a backend (`gaugan_sdk/backends/<backend>.py`).
+A new format is a row here, a writer (`export/<writer>.py`) and a backend (`gaugan_sdk/backends/<backend>.py`);
+another runtime for an existing format is a backend module and its name in the row's `backends`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from .contract import GRAPH_KINDS, GRAPHS
 from .precisions import FILE_PRECISIONS
 
 __all__ = [
-    "ArtifactKind", "ONNX", "TENSORRT", "PT2", "CHECKPOINT", "KINDS", "FORMATS", "SUFFIXES", "EXPORT_FORMATS",
-    "kind_of", "kind_named", "export_kind"
+    "ArtifactKind", "ONNX", "TENSORRT", "PT2", "OPENVINO", "CHECKPOINT", "KINDS", "FORMATS", "SUFFIXES",
+    "EXPORT_FORMATS", "kind_of", "kind_named", "export_kind"
 ]
 
 
@@ -23,7 +24,7 @@ __all__ = [
 class ArtifactKind:
     name: str  # the metadata's "format"
     suffixes: tuple[str, ...]  # the first is the one gaugan-export writes
-    backend: str  # the runtime backend: gaugan_sdk.backends.<backend>
+    backends: tuple[str, ...]  # the runtime backends that run it (gaugan_sdk.backends.<name>); the first by default
     export_format: str | None = None  # gaugan-export --format; None: not written by gaugan-export
     writer: str | None = None  # the export module that writes it: export.<writer>
     precisions: tuple[str, ...] = ()  # file precisions gaugan-export writes into it (gaugan_sdk.precisions)
@@ -33,10 +34,12 @@ class ArtifactKind:
     verify: bool = True  # checked against eager PyTorch by default
     triton: str | None = None  # Triton's platform for it; None: Triton does not serve it
     describes_io: bool = False  # its IO (and ranges) can be read from the file: runnable without a sidecar
+    records_hash: bool = False  # the file records its weights' sha256 (its backend's weights_sha256 checks it)
     whole_model: bool = False  # one file holds generator and encoder (checkpoints: the backend's open_model)
     via_onnx: bool = False  # written from the export's ONNX (which the fp16 / int8 conversions measure with ONNX
     # Runtime)
     verifies_as: str | None = None  # verified by running another kind (a plan: the ONNX it was built from)
+    companions: tuple[str, ...] = ()  # suffixes of files that travel with the artifact (an IR's .bin)
     package: str = ""  # the library its backend imports
     install: str = ""  # how to install that library
     note: str = ""  # said in refusals: what the format is for
@@ -44,6 +47,16 @@ class ArtifactKind:
     @property
     def suffix(self) -> str:
         return self.suffixes[0]
+
+    @property
+    def backend(self) -> str:
+        """The backend that runs it by default."""
+        return self.backends[0]
+
+    def files(self, path: str | Path) -> list[Path]:
+        """The artifact's files: itself and its companions (an IR's .xml and .bin)."""
+        path = Path(path)
+        return [path, *(path.with_suffix(c) for c in self.companions)]
 
     def refusal(self, precision: str, graph: str) -> str | None:
         """Why this format cannot carry a `graph` exported in `precision`, or None when it can."""
@@ -66,21 +79,29 @@ class ArtifactKind:
 
 
 _TORCH = "pip install \"gaugan-sdk[export]\" (after the torch build that fits the machine)"
-ONNX = ArtifactKind("onnx", (".onnx",), "onnxruntime", "onnx", "to_onnx", FILE_PRECISIONS, GRAPHS, ("cpu", "cuda"),
-                    triton="onnxruntime_onnx", describes_io=True, via_onnx=True, package="onnxruntime",
+ONNX = ArtifactKind("onnx", (".onnx",), ("onnxruntime", "openvino"), "onnx", "to_onnx", FILE_PRECISIONS, GRAPHS,
+                    ("cpu", "cuda"),
+                    triton="onnxruntime_onnx", describes_io=True, records_hash=True, via_onnx=True,
+                    package="onnxruntime",
                     install="pip install \"gaugan-sdk[onnxruntime]\" (CPU) or \"gaugan-sdk[gpu]\" (CUDA; never both)",
                     note="ONNX Runtime on CPUs and GPUs; TensorRT builds it later")
-TENSORRT = ArtifactKind("tensorrt", (".plan", ".engine"), "tensorrt", "trt", "tensorrt", FILE_PRECISIONS,
+TENSORRT = ArtifactKind("tensorrt", (".plan", ".engine"), ("tensorrt",), "trt", "tensorrt", FILE_PRECISIONS,
                         ("reference", "fast"), ("cuda",), verify=False, triton="tensorrt_plan", describes_io=True,
                         via_onnx=True, verifies_as="onnx", package="tensorrt",
                         install="pip install \"gaugan-sdk[trt]\" on a machine with an NVIDIA GPU and driver",
                         note="a plan for one GPU and TensorRT version, built from the verified ONNX")
-PT2 = ArtifactKind("pt2", (".pt2",), "aoti", "pt2", "to_pt2", ("fp32", "fp16"), ("reference", "fast"),
+PT2 = ArtifactKind("pt2", (".pt2",), ("aoti",), "pt2", "to_pt2", ("fp32", "fp16"), ("reference", "fast"),
                    ("cpu", "cuda"), built_for_device=True, package="torch", install=_TORCH,
                    note="AOTInductor packages are fp32 or fp16 (CUDA); int8 is Q/DQ ONNX for ONNX Runtime and TensorRT")
-CHECKPOINT = ArtifactKind("checkpoint", (".pt", ".pth"), "torch", devices=("cpu", "cuda"), verify=False,
+OPENVINO = ArtifactKind("openvino", (".xml",), ("openvino",), "openvino", "to_openvino", FILE_PRECISIONS, GRAPHS,
+                        ("cpu",), describes_io=True, records_hash=True, via_onnx=True, companions=(".bin",),
+                        package="openvino",
+                        install="pip install \"gaugan-sdk[openvino]\"",
+                        note="an OpenVINO IR (.xml + .bin) for CPUs: bf16 / int8 on their matrix units where they "
+                             "have them; fp16 stores the weights in fp16")
+CHECKPOINT = ArtifactKind("checkpoint", (".pt", ".pth"), ("torch",), devices=("cpu", "cuda"), verify=False,
                           whole_model=True, package="torch", install=_TORCH)
-KINDS = (ONNX, TENSORRT, PT2, CHECKPOINT)
+KINDS = (ONNX, TENSORRT, PT2, OPENVINO, CHECKPOINT)
 
 FORMATS = tuple(k.name for k in KINDS)
 SUFFIXES = {suffix: kind for kind in KINDS for suffix in kind.suffixes}

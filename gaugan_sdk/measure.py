@@ -112,11 +112,14 @@ def check_writable(path: str | os.PathLike | None) -> None:
         return
     target = Path(path)
     if target.is_dir():
-        raise ValueError(f"--json {target} is a folder; give a file path, e.g. {target / 'results.json'}")
+        raise ValueError(f"--json {target}: is a folder; give a file path in a writable folder, e.g. "
+                         f"{target / 'results.json'}")
     if not target.parent.is_dir():
-        raise FileNotFoundError(f"--json {target}: the folder {target.parent} does not exist")
+        raise FileNotFoundError(f"--json {target}: the folder {target.parent} does not exist; give a file path in a "
+                                f"writable folder")
     if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"--json {target}: the folder {target.parent} is not writable")
+        raise PermissionError(f"--json {target}: the folder {target.parent} is not writable; give a file path in a "
+                              f"writable folder")
 
 
 class Table:

@@ -11,6 +11,7 @@ the source are not, so such metadata has config=None and precision "unknown".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from ._io import atomic_write, sha256_file
 from .config import GeneratorConfig
 from .contract import (BATCH, HEIGHT, INSTANCE, LABEL, LABEL_BATCH, ROLES, STYLE_HEIGHT, STYLE_SIZE, STYLE_WIDTH,
                        UNBOUNDED_BATCH, WIDTH, Z, GraphVariant, Range, Shapes, TensorSpec, dim_ranges, role_of)
-from .kinds import FORMATS
+from .kinds import FORMATS, kind_of
 from .precisions import PRECISIONS as _PRECISIONS
 
 __all__ = [
@@ -59,10 +60,29 @@ class ArtifactMetadata:
     device: str | None = None  # "cpu" or "cuda" for .pt2 packages, which are built for one device type
     variant: GraphVariant | None = GraphVariant()  # the exact restructuring exported (None: from IO alone)
     export: dict[str, Any] | None = None  # the export's options (export.ExportOptions.to_dict())
+    # the sha256 of the weights as the file itself records it (ONNX: the model without its metadata_props; IR:
+    # the .bin): checked at load even where the sidecar is missing
+    weights_sha256: str | None = None
+    # executions that met their gate against eager fp32 at export, "<backend>:<precision>" -> PSNR dB: what the
+    # runtime's CPU plan may choose (a reduced execution precision only where it is listed)
+    verified: dict[str, float] | None = None
     sdk_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        for name, kinds, what in _FIELD_TYPES:  # read from files the SDK may not have written: types first
+            value = getattr(self, name)
+            if not isinstance(value, kinds) or isinstance(value, bool) and kinds is not bool:
+                raise ValueError(f"metadata {name}={value!r}; accepted: {what}")
+        if self.weights_sha256 is not None and not _is_sha256(self.weights_sha256):
+            raise ValueError(f"metadata weights_sha256={self.weights_sha256!r}; accepted: 64 hex digits or null")
+        if self.verified is not None and not all(isinstance(k, str) and isinstance(v, (int, float))
+                                                 and not isinstance(v, bool) for k, v in self.verified.items()):
+            raise ValueError(f"metadata verified={self.verified!r}; accepted: an object of \"backend:precision\" -> "
+                             f"PSNR dB, or null")
+        if self.device not in (None, "cpu", "cuda") or self.schema_version < 1:
+            raise ValueError(f"metadata device={self.device!r}, schema_version={self.schema_version!r}; accepted: "
+                             f"device null, 'cpu' or 'cuda'; schema_version an int >= 1")
         unknown = (UNKNOWN,) if self.config is None else ()
         checks = (("role", ROLES), ("format", FORMATS), ("precision", PRECISIONS + unknown))
         for name, allowed in checks:
@@ -184,6 +204,20 @@ class ArtifactMetadata:
         return cls.from_dict(ours, where)
 
 
+_FIELD_TYPES = (
+    ("role", str, "a string"), ("format", str, "a string"), ("precision", str, "a string"),
+    ("uint8_output", bool, "true or false"), ("encoder", (str, type(None)), "a file name or null"),
+    ("source", dict, "an object"), ("tensorrt", (dict, type(None)), "an object or null"),
+    ("device", (str, type(None)), "a string or null"), ("export", (dict, type(None)), "an object or null"),
+    ("weights_sha256", (str, type(None)), "64 hex digits or null"), ("verified", (dict, type(None)), "an object"),
+    ("sdk_version", str, "a string"), ("schema_version", int, "an int"),
+)
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
 def _upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
     """Metadata of an older schema in today's fields: before 4 the graph variant was three top-level keys (before 2:
     absent, a reference graph)."""
@@ -199,17 +233,26 @@ def sidecar_path(artifact: str | os.PathLike) -> Path:
     return Path(f"{artifact}.json")
 
 
+def artifact_sha256(artifact: str | os.PathLike) -> str:
+    """The sha256 of an artifact's files, the artifact first, then its companions (an IR's .bin): one pass each."""
+    digest = hashlib.sha256()
+    for path in kind_of(artifact).files(artifact):
+        digest.update(bytes.fromhex(sha256_file(path)))
+    return digest.hexdigest()
+
+
 def write_sidecar(artifact: str | os.PathLike, meta: ArtifactMetadata) -> Path:
-    """`<artifact>.json`: the metadata and the artifact file's sha256 (written once the artifact is final)."""
+    """`<artifact>.json`: the metadata and the sha256 of the artifact's files (written once they are final)."""
     path = sidecar_path(artifact)
     with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps({**meta.to_dict(), HASH_KEY: sha256_file(artifact)}, indent=2))
+        tmp.write_text(json.dumps({**meta.to_dict(), HASH_KEY: artifact_sha256(artifact)}, indent=2))
     return path
 
 
 def read_sidecar(artifact: str | os.PathLike, check_hash: bool = False) -> ArtifactMetadata:
-    """The metadata in `<artifact>.json`; with `check_hash`, the artifact file must still have the content the
-    sidecar recorded (sidecars written before schema 3 record none: nothing to check)."""
+    """The metadata in `<artifact>.json`; with `check_hash`, the artifact's files must still have the content the
+    sidecar recorded, and a sidecar that records no hash (written before schema 3, or edited) is refused: a
+    sidecar cannot turn the check off."""
     path = sidecar_path(artifact)
     try:
         data = json.loads(path.read_text())
@@ -217,19 +260,27 @@ def read_sidecar(artifact: str | os.PathLike, check_hash: bool = False) -> Artif
         raise ValueError(f"{path} is not valid JSON: {e}") from e
     recorded = data.pop(HASH_KEY, None) if isinstance(data, dict) else None
     meta = ArtifactMetadata.from_dict(data, str(path))
-    if check_hash and recorded is not None and (actual := sha256_file(artifact)) != recorded:
+    if not check_hash:
+        return meta
+    skip = "(Synthesizer(..., check_hash=False) skips this check)"
+    if not _is_sha256(recorded):
+        raise ValueError(f"{path.name} records no valid sha256 of {Path(artifact).name} ({HASH_KEY}={recorded!r}): "
+                         f"written before gaugan-sdk checked artifacts, or edited. Re-export it to have it checked "
+                         f"{skip}")
+    if (actual := artifact_sha256(artifact)) != recorded:
         raise ValueError(f"{Path(artifact).name} is not the file its metadata describes: its sha256 is "
                          f"{actual[:16]}..., {path.name} recorded {recorded[:16]}... at export. The file was changed "
                          f"or damaged after export, or the sidecar belongs to another one: re-export it or restore "
-                         f"the original (Synthesizer(..., check_hash=False) skips this check)")
+                         f"the original {skip}")
     return meta
 
 
 def cross_check(meta: ArtifactMetadata, io: tuple[list[TensorSpec], list[TensorSpec]] | None,
                 props: dict[str, str], where: str) -> None:
     """Refuse metadata that contradicts what the artifact itself says: its IO (names, dtypes, fixed sizes such
-    as channels and z_dim: the uint8 output and the style path follow from them) and, for ONNX, the metadata
-    the file carries inside (the model config: label count, dontcare, instance channel)."""
+    as channels and z_dim: the uint8 output and the style path follow from them) and, where the file carries
+    metadata inside (ONNX, IR), the model config (label count, dontcare, instance channel), role, precision,
+    graph variant and weights hash."""
     problems = []
     if io is not None:
         for claimed, actual, what in ((meta.inputs, io[0], "inputs"), (meta.outputs, io[1], "outputs")):
@@ -247,6 +298,9 @@ def cross_check(meta: ArtifactMetadata, io: tuple[list[TensorSpec], list[TensorS
             diff = {k: (v, inside.config.to_dict().get(k)) for k, v in meta.config.to_dict().items()
                     if inside.config.to_dict().get(k) != v}
             problems.append("model config " + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in diff.items()))
+        for name in ("role", "precision", "variant", "weights_sha256"):  # what the file says of itself
+            if getattr(inside, name) != getattr(meta, name):
+                problems.append(f"{name} {getattr(meta, name)!r} vs {getattr(inside, name)!r}")
     if problems:
         raise ValueError(f"the metadata of {where} does not match the artifact (metadata vs artifact): "
                          f"{'; '.join(problems)}. Was the sidecar copied from another export?")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Precision", "FP32", "FP16", "INT8", "BF16", "PRECISIONS", "FILE_PRECISIONS", "precision_named",
-           "gate_of"]
+__all__ = ["Precision", "FP32", "FP16", "INT8", "BF16", "PRECISIONS", "FILE_PRECISIONS", "EXECUTION_PRECISION",
+           "precision_named", "gate_of"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ INT8 = Precision("int8", 1, min_psnr=35.0, converter="int8",
                  description="int8 Q/DQ convs from label-map calibration, the most sensitive convs in fp16")
 PRECISIONS = {p.name: p for p in (FP32, FP16, BF16, INT8)}
 FILE_PRECISIONS = tuple(p.name for p in PRECISIONS.values() if p.in_file)  # gaugan-export --engine values
+EXECUTION_PRECISION = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}  # a runtime's names -> these
 
 
 def precision_named(name: str, file_only: bool = False) -> Precision:

@@ -17,6 +17,7 @@ its sidecar) from the artifact's IO, with a warning: the label set is then unkno
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends import Backend, RuntimeOptions, backend_module, open_backend
+from .cpu import Execution, choose_execution, cpu_plan
 from .config import GeneratorConfig
 from .contract import INSTANCE, LABEL, MAX_PIXELS, STYLE, Z
 from .imaging import image_to_uint8
@@ -43,17 +45,29 @@ class Synthesizer:
     def __init__(self, path: str | os.PathLike, *, device: str | None = None, providers: list[str] | None = None,
                  resize: bool = True, warmup: int = 0, threads: int | None = None,
                  labels: str | LabelSet | None = None, int8_mode: str = "auto", max_pixels: int | None = MAX_PIXELS,
-                 check_hash: bool = True):
+                 check_hash: bool = True, backend: str = "auto", precision: str = "auto", hint: str = "latency"):
         """`labels`: a built-in label set name or a LabelSet, for the palette and class names; needed only by
         artifacts that do not record theirs (a plan without its sidecar), checked against those that do.
-        `int8_mode`: how ONNX Runtime's CPU provider runs an int8 ONNX: "exact" (Q/DQ as written, what TensorRT
+        `int8_mode`: how an int8 ONNX runs on the CPU: "exact" (ONNX Runtime, Q/DQ as written, what TensorRT
         computes, about fp32 speed), "fused" (integer kernels; they saturate on x86 CPUs without VNNI), or
         "auto": exact where the fused kernels would saturate, with a warning (`gaugan_sdk.cpu`).
         `max_pixels`: the most label-map pixels one run() call takes, all maps together (default 8192 x 8192;
         None: no limit); a larger request is refused from its shape, before any memory is spent on it.
-        `check_hash`: refuse an artifact whose content is not what its sidecar recorded at export (a damaged or
-        replaced file; one sha256 pass over the file at load)."""
-        self._options = RuntimeOptions(device, providers, threads, int8_mode)  # checked before any file is opened
+        `check_hash`: refuse an artifact whose content is not what its sidecar, or the file itself (ONNX, IR),
+        recorded at export (a damaged or replaced file; one sha256 pass over the file at load).
+        `backend`, `precision`: the runtime (a name in the artifact kind's backends: "onnxruntime" or "openvino"
+        for .onnx) and the execution precision asked of it ("f32", "bf16", "f16"); "auto": this CPU's plan
+        (`gaugan_sdk.cpu.choose_execution`: a reduced precision only where the artifact met its gate at export).
+        `hint`: "latency" (one request at a time) or "throughput" (OpenVINO: a batch or a stream's frames in flight
+        on parallel streams)."""
+        for name, value in (("backend", backend), ("precision", precision)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name}={value!r}; accepted: 'auto' or a name (gaugan_sdk.backends.RuntimeOptions)")
+        self._asked = RuntimeOptions(device, providers, threads, int8_mode, None if backend == "auto" else backend,
+                                     None if precision == "auto" else precision, hint)  # checked before any file
+        if backend == "auto" and (providers is not None or int8_mode == "exact"):  # ONNX Runtime's options: it runs
+            self._asked = dataclasses.replace(self._asked, backend="onnxruntime")
+        self.plan = cpu_plan()
         if not isinstance(resize, bool):
             raise ValueError(f"resize={resize!r}; accepted: True (masks of other sizes are resized) or False")
         warmup = check_count(warmup, "warmup")
@@ -91,6 +105,11 @@ class Synthesizer:
     def execution(self) -> str:
         """What runs the generator, in words (the backend, its device or provider, its precision)."""
         return self.generator.execution
+
+    @property
+    def chosen(self) -> Execution:
+        """The generator's backend and execution precision, and why (the CPU plan, or what was asked)."""
+        return self._chosen
 
     def run(self, label: np.ndarray, instance: np.ndarray | None = None, *, style: np.ndarray | None = None,
             seed: int | Sequence[int] | None = None, device_output: bool = False):
@@ -138,22 +157,47 @@ class Synthesizer:
         if target != (height, width):  # in the maps' own dtype: no full-size int32 copy
             ids = resize_nearest(ids, target)
             inst = None if inst is None else resize_nearest(inst, target)
-        step = self.meta.batch.max
+        step = max(1, self.meta.batch.min) if self._parallel else self.meta.batch.max
 
         def chunk(maps: np.ndarray | None, i: int) -> np.ndarray | None:
             return None if maps is None else maps if len(maps) == 1 else maps[i:i + step]
 
-        images = [self._generate(chunk(ids, i), chunk(inst, i), None if z is None else z[i:i + step])
-                  for i in range(0, count, step)]
-        image = np.concatenate(images)
+        image = np.concatenate(self._generate_all([(chunk(ids, i), chunk(inst, i), None if z is None else z[i:i + step])
+                                                   for i in range(0, count, step)]))
         if target != (height, width):
             image = resize_bilinear_uint8(image, (height, width))
         return image[0] if single and count == 1 else image
 
     def stream(self, frames: Iterable[np.ndarray], **options) -> Iterator[np.ndarray]:
-        """run() over an iterable of frames (label ids or palette masks), one image per frame, lazily."""
+        """run() over an iterable of frames (label ids or palette masks), one image per frame, lazily. Under the
+        throughput hint (OpenVINO), frames of one shape are taken a few at a time and run in flight together on the
+        backend's parallel requests, the images yielded in order; options then apply to each frame as they would
+        alone (one seed or one style for every frame)."""
+        group = self.generator.requests if self._parallel else 1
+        shared = not any(isinstance(v, (list, tuple)) or np.ndim(v) > (3 if k == "style" else 0)
+                         for k, v in options.items() if v is not None)
+        if group <= 1 or not shared or options.get("device_output"):
+            for frame in frames:
+                yield self.run(frame, **options)
+            return
+        pending: list[np.ndarray] = []
         for frame in frames:
-            yield self.run(frame, **options)
+            frame = np.asarray(frame)
+            if pending and (frame.shape != pending[0].shape or frame.dtype != pending[0].dtype):
+                yield from self._run_group(pending, options)
+                pending = []
+            pending.append(frame)
+            if len(pending) == group:
+                yield from self._run_group(pending, options)
+                pending = []
+        if pending:
+            yield from self._run_group(pending, options)
+
+    def _run_group(self, frames: list[np.ndarray], options: dict) -> Iterator[np.ndarray]:
+        seed = options.get("seed")
+        grouped = {**options, "seed": None if seed is None else [seed] * len(frames)}
+        images = self.run(np.stack(frames), **grouped)
+        yield from (images if len(frames) > 1 or images.ndim == 4 else [images])
 
     def encode(self, style: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A style photo (H, W, 3) or batch (N, H, W, 3) uint8 RGB -> (mu, logvar), each (N, z_dim)."""
@@ -185,8 +229,9 @@ class Synthesizer:
 
     def __repr__(self) -> str:
         h, w = self.size
-        return (f"Synthesizer({str(self.path)!r}, backend={self.backend}, {self.meta.precision}, {h}x{w}, "
-                f"labels={self.labels.name if self.labels else 'unknown'}{', style encoder' if self.encoder else ''})")
+        return (f"Synthesizer({str(self.path)!r}, {self._chosen.label} ({self._chosen.why}), {self.meta.precision} "
+                f"file, {h}x{w}, labels={self.labels.name if self.labels else 'unknown'}"
+                f"{', style encoder' if self.encoder else ''})")
 
     # ------------------------------------------------------------------ inputs
     def _ids(self, label: np.ndarray) -> np.ndarray:
@@ -285,9 +330,32 @@ class Synthesizer:
         fit = lambda v, lo, hi: int(np.clip(round(v / stride) * stride, lo, hi))  # noqa: E731
         return fit(height, meta.height.min, meta.height.max), fit(width, meta.width.min, meta.width.max)
 
+    @property
+    def _parallel(self) -> bool:
+        """Whether a batch goes to the engine as requests in flight together (the throughput hint, on a backend
+        with several requests) rather than as one batched call."""
+        return self._asked.hint == "throughput" and getattr(self.generator, "requests", 1) > 1
+
+    def _generate_all(self, chunks: list[tuple]) -> list[np.ndarray]:
+        """Engine calls for (ids, instances, z) chunks: in flight together where `_parallel`, else one by one."""
+        if not self._parallel or len(chunks) == 1:
+            return [self._generate(*c) for c in chunks]
+        feeds = [self._feeds(*c) for c in chunks]
+        outputs = self.generator.run_many([f for f, _ in feeds])
+        return [self._images(out[0], count) for out, (_, count) in zip(outputs, feeds)]
+
     def _generate(self, ids: np.ndarray, inst: np.ndarray | None, z: np.ndarray | None,
                   device_output: bool = False):
         """One engine call: `count` images (z's batch, else the maps'); one map may serve them all."""
+        feeds, count = self._feeds(ids, inst, z)
+        (image,) = self.generator.run(feeds, device_output)[:1]
+        return image if device_output else self._images(image, count)
+
+    def _images(self, image: np.ndarray, count: int) -> np.ndarray:
+        return (image if self.meta.uint8_output else image_to_uint8(image))[:count]
+
+    def _feeds(self, ids: np.ndarray, inst: np.ndarray | None, z: np.ndarray | None) -> tuple[dict, int]:
+        """The engine's inputs for one call, and how many images it makes (z's batch, else the maps')."""
         count = len(ids) if z is None else len(z)
         shared = len(ids) < count  # one map for all (label_batch 1)
         feeds = {LABEL: ids[:, None].astype(np.int32, copy=False)}  # the graph's int32, at the engine's size
@@ -298,10 +366,7 @@ class Synthesizer:
         if count < self.meta.batch.min:  # an artifact with a larger minimum batch: pad, then drop the padding
             pad = lambda v: np.concatenate([v, np.repeat(v[-1:], self.meta.batch.min - count, axis=0)])  # noqa: E731
             feeds = {k: v if shared and k != Z else pad(v) for k, v in feeds.items()}
-        (image,) = self.generator.run(feeds, device_output)[:1]
-        if device_output:
-            return image
-        return (image if self.meta.uint8_output else image_to_uint8(image))[:count]
+        return feeds, count
 
     def _check_label_set_fits(self) -> None:
         """`labels` for an artifact without metadata, whose class count is unknown: an id past the model's classes
@@ -333,7 +398,9 @@ class Synthesizer:
     def _open(self, path: Path):
         kind = kind_of(path)
         if kind.whole_model:  # one file holds both (checkpoints): metadata from the contract
-            return backend_module(kind).open_model(path, self._options)
+            self._chosen = choose_execution(kind, None, self.plan, backend=self._asked.backend,
+                                            precision=self._asked.precision, device=self._asked.device)
+            return backend_module(kind).open_model(path, self._asked)
         generator, meta = self._load(path)
         if meta.role != "generator":
             generator.close()
@@ -358,23 +425,32 @@ class Synthesizer:
 
     def _load(self, path: Path) -> tuple[Backend, ArtifactMetadata]:
         """One artifact and its metadata: the sidecar, else what the file carries (read from the same backend
-        that runs it, so the file is opened once), else the artifact's IO (with a warning)."""
-        kind, options = kind_of(path), self._options
+        that runs it, so the file is opened once), else the artifact's IO (with a warning). The backend and
+        execution precision are the CPU plan's for that metadata, unless asked (`choose_execution`)."""
+        kind = kind_of(path)
         if sidecar_path(path).is_file():
             meta = read_sidecar(path, check_hash=self._check_hash)
-            backend = open_backend(kind, path, meta, options)
+            self._check_weights(kind, path, meta.weights_sha256)
+            backend = self._open_backend(kind, path, meta)
             _check_sidecar(path, meta, backend)
             return backend, meta
         if not kind.describes_io:
             raise FileNotFoundError(f"{path} has no metadata sidecar {sidecar_path(path).name}; re-export it with "
                                     f"gaugan-export, which writes one beside every artifact")
-        backend = open_backend(kind, path, None, options)
+        backend = self._open_backend(kind, path, None)
         props = backend.metadata_props()
         if any(key.startswith(PROPS_PREFIX) for key in props):
             meta = ArtifactMetadata.from_props(props, f"{path} metadata_props")
-            if backend.device not in meta.variant.kind.devices:  # opened before its graph was known
+            try:
+                self._check_weights(kind, path, meta.weights_sha256)
+            except ValueError:
                 backend.close()
-                backend = open_backend(kind, path, meta, options)
+                raise
+            chosen = choose_execution(kind, meta, self.plan, backend=self._asked.backend,
+                                      precision=self._asked.precision, device=self._asked.device)
+            if backend.device not in meta.variant.kind.devices or chosen.label != self._chosen.label:
+                backend.close()  # opened before its graph and precision were known
+                backend = self._open_backend(kind, path, meta)
             return backend, meta
         try:
             meta = backend.io_metadata(path.name)
@@ -387,6 +463,27 @@ class Synthesizer:
                       f"range-checked only with labels=...; copy the sidecar beside it or re-export it with "
                       f"gaugan-export to restore them", stacklevel=4)
         return backend, meta
+
+
+    def _open_backend(self, kind, path: Path, meta: ArtifactMetadata | None) -> Backend:
+        """The artifact on the backend and execution precision chosen for it (recorded as `chosen`)."""
+        chosen = choose_execution(kind, meta, self.plan, backend=self._asked.backend,
+                                  precision=self._asked.precision, device=self._asked.device)
+        if meta is None or meta.role == "generator":
+            self._chosen = chosen
+        options = dataclasses.replace(self._asked, backend=chosen.backend, precision=chosen.precision)
+        return open_backend(kind, path, meta, options)
+
+    def _check_weights(self, kind, path: Path, recorded: str | None) -> None:
+        """The weights against the hash the file itself records (ONNX, IR): a file copied without its sidecar,
+        or with a sidecar that says nothing, is still checked."""
+        if not self._check_hash or recorded is None:
+            return
+        actual = backend_module(kind).weights_sha256(path)
+        if actual != recorded:
+            raise ValueError(f"{path.name}: its weights are not those it was exported with (sha256 {actual[:16]}..., "
+                             f"the file records {recorded[:16]}...): changed or damaged after export. Re-export it "
+                             f"or restore the original (Synthesizer(..., check_hash=False) skips this check)")
 
 
 _warned_exact_int8 = False
@@ -405,11 +502,20 @@ def _warn_exact_int8(backend: Backend, meta: ArtifactMetadata, name: str) -> Non
 
 
 def resolve_artifact(path: str | os.PathLike) -> Path:
-    """The artifact file for `path` (an artifact or its .json sidecar), looked up as given and in engines/."""
+    """The artifact file for `path` (an artifact, its .json sidecar, or an OpenVINO model folder), looked up as
+    given and in engines/."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path={path!r}; accepted: an artifact's path (str or os.PathLike): "
                         f"{', '.join(sorted(SUFFIXES))} or its .json sidecar")
     given = Path(path)
+    folder = next((Path(f) / given for f in SEARCH_DIRS if (Path(f) / given).is_dir()), None)
+    if folder is not None:  # an OpenVINO model folder, as Ultralytics writes them: <stem>_openvino_model/
+        xmls = sorted(folder.glob("*.xml"))
+        named = [x for x in xmls if folder.name == f"{x.stem}_openvino_model"]
+        if len(named or xmls) != 1:
+            raise ValueError(f"{path} is a folder; accepted: an artifact file ({', '.join(sorted(SUFFIXES))}), or an "
+                             f"OpenVINO model folder holding one .xml IR (it holds {len(xmls)})")
+        return (named or xmls)[0]
     if given.suffix == ".json":
         given = given.with_suffix("")  # city.onnx.json -> city.onnx
     if given.suffix not in SUFFIXES:

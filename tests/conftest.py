@@ -52,7 +52,7 @@ def tiny_models(tmp_path_factory):
         if encoder is not None:
             write_sidecar(folder / f"{name}_encoder.onnx", export_encoder(encoder, folder / f"{name}_encoder.onnx"))
         out[name] = dict(cfg=cfg, generator=generator, encoder=encoder, onnx=folder / f"{name}.onnx",
-                         checkpoint=folder / f"{name}.pt")
+                         checkpoint=folder / f"{name}.pt", meta=meta)
     return out
 
 

@@ -191,27 +191,32 @@ def test_a_checkpoint_runs_the_exported_graph_with_contract_metadata(tmp_path):
 
 # ------------------------------------------------------------------------------ the artifact kinds
 def test_one_vocabulary_for_artifact_kinds():
-    from export.cli import parse_args
-    from gaugan_sdk.backends.aoti import AOTIBackend
-    from gaugan_sdk.backends.onnxruntime import OnnxRuntimeBackend
-    from gaugan_sdk.backends.tensorrt import TensorRTBackend
-    from gaugan_sdk.backends.torch import TorchModuleBackend
+    import importlib
 
-    assert FORMATS == ("onnx", "tensorrt", "pt2", "checkpoint")
+    from export.cli import parse_args
+    from export.job import writer_of
+
+    assert FORMATS == ("onnx", "tensorrt", "pt2", "openvino", "checkpoint")
     assert {s: k.name for s, k in SUFFIXES.items()} == {".onnx": "onnx", ".plan": "tensorrt", ".engine": "tensorrt",
-                                                         ".pt2": "pt2", ".pt": "checkpoint", ".pth": "checkpoint"}
-    assert sorted(EXPORT_FORMATS) == ["engine", "onnx", "pt2", "trt"]  # "engine": Ultralytics' name for a plan
+                                                         ".pt2": "pt2", ".xml": "openvino", ".pt": "checkpoint",
+                                                         ".pth": "checkpoint"}
+    assert sorted(EXPORT_FORMATS) == ["engine", "onnx", "openvino", "pt2", "trt"]  # "engine": Ultralytics' plan
     for fmt in EXPORT_FORMATS:
         assert parse_args(["--checkpoint", "x", "--format", fmt]).format == fmt
-    backends = {OnnxRuntimeBackend: "onnx", TensorRTBackend: "tensorrt", AOTIBackend: "pt2",
-                TorchModuleBackend: "checkpoint"}
-    assert {cls.kind.name for cls in backends} == set(FORMATS) and all(
-        cls.kind.name == fmt for cls, fmt in backends.items())
-    assert [k.backend for k in KINDS] == ["onnxruntime", "tensorrt", "aoti", "torch"]
+    for kind in KINDS:  # every row names modules that exist and provide what the rows promise
+        for name in kind.backends:
+            module = importlib.import_module(f"gaugan_sdk.backends.{name}")
+            assert hasattr(module, "open_model" if kind.whole_model else "open_artifact"), (kind.name, name)
+        if kind.records_hash:  # a file that records its own weights' hash: its default backend computes it
+            assert hasattr(importlib.import_module(f"gaugan_sdk.backends.{kind.backend}"), "weights_sha256"), kind
+        if kind.export_format:
+            assert hasattr(writer_of(kind), "write"), kind.name
+    assert [k.backends for k in KINDS] == [("onnxruntime", "openvino"), ("tensorrt",), ("aoti",), ("openvino",),
+                                           ("torch",)]
     assert kind_of("engines/city.engine") is kind_named("tensorrt")
     with pytest.raises(ValueError, match=r"unknown artifact suffix '.trt'; accepted: .engine, .onnx"):
         kind_of("city.trt")
     cfg = tiny_config("ade20k")
     shapes = Shapes().resolved(cfg)
-    with pytest.raises(ValueError, match="metadata format='trt'; accepted: onnx, tensorrt, pt2, checkpoint"):
+    with pytest.raises(ValueError, match="metadata format='trt'; accepted: onnx, tensorrt, pt2, openvino, checkpoint"):
         ArtifactMetadata.for_graph("generator", "trt", "fp32", cfg, generator_io(cfg, shapes), shapes)

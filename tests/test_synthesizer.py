@@ -173,7 +173,7 @@ def test_bad_artifacts(models, tmp_path):
 
 def test_stream_and_context_manager(models):
     labels, instance = random_labels(models["city"]["cfg"], batch=3)
-    with Synthesizer(models["city"]["onnx"]) as syn:
+    with Synthesizer(models["city"]["onnx"], backend="onnxruntime") as syn:
         frames = list(syn.stream(iter(labels), instance=None))
         assert len(frames) == 3 and frames[0].shape == labels.shape[1:] + (3,)
     assert syn.generator.session is None  # closed
@@ -248,7 +248,10 @@ def test_stream_memory_does_not_grow(models):
 
 
 def test_device_and_provider_choices(models):
-    assert Synthesizer(models["city"]["onnx"], device="cpu").generator.providers == ["CPUExecutionProvider"]
+    assert Synthesizer(models["city"]["onnx"], device="cpu", backend="onnxruntime").generator.providers == [
+        "CPUExecutionProvider"]
+    given = Synthesizer(models["city"]["onnx"], providers=["CPUExecutionProvider"])  # providers: ONNX Runtime's
+    assert given.backend == "onnxruntime" and given.chosen.why == "asked"
     import onnxruntime
 
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
@@ -521,6 +524,39 @@ def test_damaged_artifacts_and_lying_sidecars_are_refused(models, tmp_path):
             Synthesizer(lying)
 
 
+def test_an_onnx_file_checks_its_own_weights_and_a_sidecar_cannot_turn_the_check_off(models, tmp_path):
+    """Issue 26, 6 and 7: an ONNX copied without its sidecar ran flipped weights (up to 149 levels off); a sidecar
+    without its hash, or downgraded to schema 2, turned the check off."""
+    import json
+
+    import onnx
+    from onnx import numpy_helper
+
+    source = models["city"]["onnx"]
+    model = onnx.load(source)
+    weight = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    values = numpy_helper.to_array(weight).copy()
+    values.flat[::97] *= -1  # flipped weights, the file's own metadata kept as it was
+    weight.CopyFrom(numpy_helper.from_array(values, weight.name))
+    alone = tmp_path / "alone.onnx"
+    onnx.save(model, alone)
+    with pytest.raises(ValueError, match="alone.onnx: its weights are not those it was exported with"):
+        Synthesizer(alone)
+    assert Synthesizer(alone, check_hash=False).run(np.zeros((64, 128), np.uint8)).shape == (64, 128, 3)
+    sidecar = json.loads(Path(f"{source}.json").read_text())
+    for name, edit in (("nohash", lambda d: d.pop("artifact_sha256")), ("schema2", lambda d: d.update(
+            schema_version=2, artifact_sha256=None)), ("inthash", lambda d: d.update(artifact_sha256=12))):
+        copy = tmp_path / f"{name}.onnx"
+        shutil.copy(source, copy)
+        edited = json.loads(json.dumps(sidecar))
+        edit(edited)
+        Path(f"{copy}.json").write_text(json.dumps(edited))
+        with pytest.raises(ValueError, match=rf"{name}.onnx.json records no valid sha256 of {name}.onnx"):
+            Synthesizer(copy)
+    shutil.copy(source, tmp_path / "bare.onnx")  # no sidecar, the file's own hash intact: runs
+    assert Synthesizer(tmp_path / "bare.onnx").meta.weights_sha256 == models["city"]["meta"].weights_sha256
+
+
 def test_tensorrt_ep_caches_its_engines_beside_the_artifact_or_in_the_user_cache(tmp_path, monkeypatch):
     from gaugan_sdk.backends.onnxruntime import provider_options
 
@@ -546,22 +582,22 @@ def test_gaugan_benchmark_prints_the_table_and_writes_json(models, tmp_path):
                            "--warmup", "0", "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     title, header, *_ = proc.stdout.splitlines()
-    assert header.split() == ["artifact", "format", "backend", "precision", "size", "MB", "batch", "PSNR", "dB",
-                              "median", "ms", "p90", "ms", "img/s"]
+    assert header.split() == ["artifact", "format", "precision", "runtime", "plan", "size", "MB", "batch", "PSNR",
+                              "dB", "median", "ms", "p90", "ms", "img/s"]
     assert "PSNR of uint8 images against eager PyTorch fp32 of city.pt, on 64x128" in proc.stdout
     data = json.loads(out.read_text())
     rows = data["rows"]
     assert [(r["artifact"], r["batch"]) for r in rows] == [("city.onnx", 1), ("city.onnx", 2), ("city.pt2", 1),
                                                            ("city.pt2", 2)]
     assert all(r["psnr_db"] is None or r["psnr_db"] > 40 for r in rows)  # fp32 artifacts: within a level
-    assert rows[0]["size_mb"] > 0 and rows[0]["format"] == "onnx" and rows[2]["backend"] == "aoti"
+    assert rows[0]["size_mb"] > 0 and rows[0]["format"] == "onnx" and rows[2]["runtime"] == "aoti"
     assert data["machine"]["cpu"] and isinstance(data["machine"]["flags"], list)  # the numbers' machine
     taken = tmp_path / "taken"
     taken.mkdir()
     early = subprocess.run(["gaugan-benchmark", str(models["city"]["onnx"]), "--json", str(taken)],
                            capture_output=True, text=True, timeout=600)  # refused before the run, one line
-    assert early.returncode == 2 and early.stderr.strip().endswith("is a folder; give a file path, e.g. "
-                                                                   f"{taken / 'results.json'}")
+    assert early.returncode == 2 and early.stderr.strip().endswith("is a folder; give a file path in a writable "
+                                                                   f"folder, e.g. {taken / 'results.json'}")
     bad = subprocess.run(["gaugan-benchmark", str(models["city"]["onnx"]), "--reference",
                           str(models["city"]["onnx"])], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--reference" in bad.stderr and "a checkpoint (.pt / .pth)" in bad.stderr

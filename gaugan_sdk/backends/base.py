@@ -17,24 +17,34 @@ import numpy as np
 from ..contract import Range, TensorSpec
 from ..cpu import INT8_MODES
 from ..inputs import check_count
-from ..kinds import ArtifactKind
+from ..kinds import KINDS, ArtifactKind
 from ..metadata import ArtifactMetadata, metadata_from_io
 
 DEVICES = ("cpu", "cuda")
+
+
+EXECUTION_PRECISIONS = ("f32", "bf16", "f16")  # what a runtime may be asked to compute a float file in
+HINTS = ("latency", "throughput")
 
 
 @dataclass(frozen=True)
 class RuntimeOptions:
     """How the runtime opens an artifact (the keywords of `Synthesizer`), checked once.
 
-    device: "cpu", "cuda" or None (the best the backend has); providers: ONNX Runtime execution providers in
-    order (None: by device); threads: intra-op threads (None: the runtime's default); int8_mode: how ONNX
-    Runtime's CPU provider runs Q/DQ nodes (gaugan_sdk.cpu)."""
+    device: "cpu", "cuda" or None (the best the backend has); backend: the runtime (a name in the kind row's
+    `backends`, e.g. "openvino" for an .onnx) or None (the kind's default); precision: the execution precision
+    asked of a CPU runtime ("f32", "bf16", "f16"; None: f32); hint: "latency" (one request at a time) or
+    "throughput" (requests in flight on parallel streams); providers: ONNX Runtime execution providers in order
+    (None: by device); threads: intra-op threads (None: the runtime's default); int8_mode: how int8 Q/DQ runs
+    (gaugan_sdk.cpu)."""
 
     device: str | None = None
     providers: tuple[str, ...] | None = None
     threads: int | None = None
     int8_mode: str = "auto"
+    backend: str | None = None
+    precision: str | None = None
+    hint: str = "latency"
 
     def __post_init__(self) -> None:
         if self.device not in (None, *DEVICES):
@@ -51,6 +61,13 @@ class RuntimeOptions:
             object.__setattr__(self, "threads", check_count(self.threads, "threads", 1))
         if self.int8_mode not in INT8_MODES:
             raise ValueError(f"int8_mode={self.int8_mode!r}; accepted: {', '.join(repr(m) for m in INT8_MODES)}")
+        backends = sorted({b for kind in KINDS for b in kind.backends})
+        if self.backend is not None and self.backend not in backends:
+            raise ValueError(f"backend={self.backend!r}; accepted: {', '.join(backends)} or None (by artifact)")
+        if self.precision is not None and self.precision not in EXECUTION_PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; accepted: {', '.join(EXECUTION_PRECISIONS)} or None")
+        if self.hint not in HINTS:
+            raise ValueError(f"hint={self.hint!r}; accepted: {', '.join(HINTS)}")
 
 
 @dataclass(frozen=True)

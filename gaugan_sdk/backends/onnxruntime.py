@@ -26,6 +26,74 @@ ONNX_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 
+METADATA_PROPS_FIELD = 14  # ModelProto.metadata_props (onnx.proto)
+
+
+def weights_sha256(source: str | Path | bytes) -> str:
+    """The sha256 of an ONNX model's content without its metadata_props: every top-level field of the ModelProto
+    (the graph with its weights, opsets, producer) but field 14, in file order. The file carries it in its own
+    metadata (gaugan_sdk.weights_sha256) without changing it, so a model copied without its sidecar is still
+    checked. Streams the file; standard library only (no onnx package at run time)."""
+    digest = hashlib.sha256()
+    with (open(source, "rb") if not isinstance(source, bytes) else _Bytes(source)) as f:
+        while True:
+            head = f.read(1)
+            if not head:
+                return digest.hexdigest()
+            key, raw = _varint(head, f)
+            field, wire = key >> 3, key & 7
+            if wire == 0:
+                _, body = _varint(f.read(1), f)
+                size = 0
+            elif wire in (1, 5):
+                body, size = b"", 8 if wire == 1 else 4
+            elif wire == 2:
+                length, body = _varint(f.read(1), f)
+                size = length
+            else:
+                raise ValueError(f"{source}: not an ONNX model (protobuf wire type {wire} at the top level)")
+            keep = field != METADATA_PROPS_FIELD
+            if keep:
+                digest.update(raw + body)
+            while size:
+                chunk = f.read(min(size, 1 << 20))
+                if not chunk:
+                    raise ValueError(f"{source}: truncated ONNX model (a field runs past the end of the file)")
+                size -= len(chunk)
+                if keep:
+                    digest.update(chunk)
+
+
+def _varint(first: bytes, f) -> tuple[int, bytes]:
+    """A protobuf varint starting with `first`: (its value, its raw bytes)."""
+    raw, value, shift, byte = bytearray(), 0, 0, first
+    while True:
+        if not byte:
+            raise ValueError("truncated ONNX model (a varint runs past the end of the file)")
+        raw += byte
+        value |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80 or shift > 63:
+            return value, bytes(raw)
+        shift += 7
+        byte = f.read(1)
+
+
+class _Bytes:
+    """A bytes object read like a file (the model an exporter is about to write)."""
+
+    def __init__(self, data: bytes):
+        import io
+
+        self._f = io.BytesIO(data)
+        self.read = self._f.read
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
 def open_artifact(path: Path, meta: ArtifactMetadata | None, options: RuntimeOptions) -> OnnxRuntimeBackend:
     """An ONNX file on the providers asked for, or those of the device asked for; a graph that runs on the CPU
     only (the sparse graph: data-dependent shapes) on the CPU provider, whatever GPU providers are installed."""
