@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import shutil
 import warnings
 from pathlib import Path
@@ -33,8 +34,10 @@ from gaugan_sdk._io import atomic_write
 from gaugan_sdk.backends import RuntimeOptions, open_backend
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.contract import MAX_PIXELS, GraphVariant, Range, Shapes
+from gaugan_sdk.cpu import cpu_has_bf16, cpu_plan
 from gaugan_sdk.kinds import EXPORT_FORMATS, KINDS, ONNX, SUFFIXES, TENSORRT, ArtifactKind, export_kind, kind_named
 from gaugan_sdk.metadata import ArtifactMetadata, sidecar_path, write_sidecar
+from gaugan_sdk.precisions import EXECUTION_PRECISION
 
 from .job import Built, ExportJob, writer_of
 from .options import ExportOptions
@@ -77,6 +80,7 @@ class ExportPlan:
     kind: ArtifactKind
     output: Path
     verify: bool
+    graph: str  # the graph kind exported (options.graph, "auto" resolved for the target)
     note: str | None = None  # why this format, when the options did not name one
 
 
@@ -108,15 +112,15 @@ def export_checkpoint(checkpoint: str | Path, options: ExportOptions | dict[str,
     with staging(plan.output.parent) as stage:
         job = ExportJob(options, plan.kind, plan.output, masks=masks, stage=stage, steps=steps, **model)
         built = writer_of(plan.kind).write(job)
-        files = []
-        for artifact in built:
-            write_sidecar(artifact.path, artifact.meta)
-            files += sorted({artifact.path, artifact.runnable, sidecar_path(artifact.path)})
         reports: list[VerifyReport] = []
+        files = []
         if plan.verify:
             with steps("verify against eager PyTorch fp32"):
                 report_path, reports = _verify(job, built)
             files.append(report_path)
+        for artifact in built:
+            write_sidecar(artifact.path, artifact.meta)  # with the executions verified
+            files[:0] = [*plan.kind.files(artifact.path), *artifact.extras, sidecar_path(artifact.path)]
         models = []
         if options.triton_repo:
             with steps("Triton model repository"):
@@ -137,7 +141,8 @@ def plan_export(checkpoint: str | Path, options: ExportOptions) -> ExportPlan:
         raise TypeError(f"checkpoint={checkpoint!r}; accepted: a path (str or pathlib.Path) to a checkpoint file or "
                         f"an NVlabs checkpoint folder")
     kind, note = _choose_kind(options)
-    refusal = kind.refusal(options.precision, options.graph)
+    graph = _graph(options.graph, kind)
+    refusal = kind.refusal(options.precision, graph)
     if refusal:
         raise ValueError(refusal)
     preflight = getattr(writer_of(kind), "preflight", None)
@@ -150,14 +155,23 @@ def plan_export(checkpoint: str | Path, options: ExportOptions) -> ExportPlan:
         raise ValueError(f"output {output} must end in {' or '.join(kind.suffixes)} for format "
                          f"{options.format or kind.name!r}")
     if options.triton_repo:
-        _check_triton(kind, output, options)
+        _check_triton(kind, graph, output, options)
     verify = kind.verify if options.verify is None else options.verify
     _check_libraries(kind, options, verify)
     _check_sizes(options)
     if default_output:  # the last check before any write
         output.parent.mkdir(parents=True, exist_ok=True)
-    check_output(output, checkpoint, tensorrt=kind is TENSORRT)
-    return ExportPlan(kind, output, verify, note)
+    check_output(output, checkpoint, kind)
+    return ExportPlan(kind, output, verify, graph, note)
+
+
+def _graph(graph: str, kind: ArtifactKind) -> str:
+    """The graph kind to export: as asked, or for "auto" the target's: the CPU plan's for a CPU format
+    (gaugan_sdk.cpu: sparse on CPUs where it is the fastest), the fast graph elsewhere."""
+    if graph != "auto":
+        return graph
+    planned = cpu_plan().graph
+    return planned if kind.devices == ("cpu",) or kind is ONNX and planned in kind.graphs else "fast"
 
 
 def _choose_kind(options: ExportOptions) -> tuple[ArtifactKind, str | None]:
@@ -168,7 +182,7 @@ def _choose_kind(options: ExportOptions) -> tuple[ArtifactKind, str | None]:
     by_suffix = SUFFIXES.get(options.output.suffix) if options.output is not None else None
     if by_suffix is not None and by_suffix.export_format:
         return by_suffix, None
-    if options.graph not in TENSORRT.graphs:  # a graph TensorRT does not take (sparse): the format it has
+    if options.graph not in (*TENSORRT.graphs, "auto"):  # a graph TensorRT does not take (sparse): ONNX
         return ONNX, None
     from .tensorrt import tensorrt_available
 
@@ -179,13 +193,13 @@ def _choose_kind(options: ExportOptions) -> tuple[ArtifactKind, str | None]:
                   "machine with an NVIDIA GPU and pass --format trt")
 
 
-def _check_triton(kind: ArtifactKind, output: Path, options: ExportOptions) -> None:
+def _check_triton(kind: ArtifactKind, graph: str, output: Path, options: ExportOptions) -> None:
     from .triton import check_repository, instance_kind, served
 
     if kind.triton is None:
         raise ValueError(f"a Triton repository serves {served()} artifacts; {kind.name} is not one of them: use "
                          f"format {' or '.join(repr(k.export_format) for k in KINDS if k.triton)}")
-    instance_kind(kind, options.graph, options.triton_device)  # a device neither format nor graph runs on
+    instance_kind(kind, graph, options.triton_device)  # a device neither format nor graph runs on
     check_repository(Path(options.triton_repo), output.stem)
 
 
@@ -221,8 +235,8 @@ def _load(checkpoint: str | Path, options: ExportOptions, plan: ExportPlan, step
     ckpt = load_checkpoint(checkpoint, options.preset, **options.overrides)
     cfg = ckpt.config
     device = plan.kind.device_for(_build_device() if plan.kind.built_for_device else "cpu")
-    variant = GraphVariant.for_target(options.graph, cfg, device, mask_conv=options.mask_conv,
-                                      fused=options.fused, dense_above=options.dense_above)
+    variant = GraphVariant.for_target(plan.graph, cfg, device, mask_conv=options.mask_conv, fused=options.fused,
+                                      dense_above=options.dense_above if plan.graph == "sparse" else None)
     shapes = export_shapes(cfg, options.batch, options.height, options.width, options.dynamic_size)
     if variant.graph != "reference":
         sparse = "boundary-sparse modulation, dense where the band is crowded: " if variant.graph == "sparse" else ""
@@ -278,11 +292,11 @@ def export_shapes(cfg: GeneratorConfig, batch: Range | int | None = None, height
 # ---------------------------------------------------------------------------------------------- verify, publish
 def _verify(job: ExportJob, built: list[Built]) -> tuple[Path, list[VerifyReport]]:
     """Each artifact run by the runtime's own backend (a plan: the ONNX it was built from; ONNX on the CPU provider
-    with int8 Q/DQ executed exactly) against eager PyTorch fp32; a report file, or VerificationError."""
-    from .verify import generator_feeds, verify_encoder, verify_generator
-
-    reports = []
-    gates = dict(atol=job.options.atol, rtol=job.options.rtol, min_psnr=job.options.min_psnr)
+    with int8 Q/DQ executed exactly) against eager PyTorch fp32, and in the reduced execution precisions the CPU
+    plan may choose for it (`_executions`: bf16 on OpenVINO where this CPU has bf16). Each execution that met its
+    gate is recorded in the artifact's metadata (`verified`); only the artifact's own run fails the export. A
+    report file, or VerificationError."""
+    reports, failed = [], []
     for artifact in built:
         kind = artifact.runnable_kind or kind_named(artifact.meta.format)
         meta = dataclasses.replace(artifact.meta, format=kind.name)
@@ -290,23 +304,22 @@ def _verify(job: ExportJob, built: list[Built]) -> tuple[Path, list[VerifyReport
             job.steps.say(f"  {artifact.path.name}: checking the {kind.name} file it was built from "
                           f"({artifact.runnable.name}); the {artifact.meta.format} artifact itself runs on "
                           f"{' or '.join(kind_named(artifact.meta.format).devices)} (gaugan_sdk runtime)")
-        backend = open_backend(kind, artifact.runnable, meta,
-                               RuntimeOptions(device=meta.device or "cpu", int8_mode="exact"))
-        try:
-            if meta.role == "generator":
-                reports.append(verify_generator(backend.run, artifact.path.name, meta, job.generator,
-                                                generator_feeds(meta, *job.masks), **gates))
+        verified = {}
+        for index, (backend, precision) in enumerate(_executions(kind, meta)):
+            report = _verify_one(job, artifact, kind, meta, backend, precision)
+            reports.append(report)
+            job.steps.say(f"  {report.summary()}{' (on random style images)' if report.role == 'encoder' else ''}")
+            if report.passed:
+                verified[f"{backend}:{precision or meta.precision}"] = round(min(report.psnr_db, 200.0), 2)
+            elif index == 0:
+                failed.append(report)
             else:
-                styles = np.random.default_rng(0).integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
-                reports.append(verify_encoder(backend.run, artifact.path.name, meta, job.encoder, styles))
-        finally:
-            backend.close()
-    for report in reports:
-        job.steps.say(f"  {report.summary()}{' (on random style images)' if report.role == 'encoder' else ''}")
+                job.note(f"{artifact.path.name} on {backend} {precision} missed its gate ({report.failure}): the "
+                         f"runtime will not choose it")
+        artifact.meta = dataclasses.replace(artifact.meta, verified=verified or None)
     report_path = job.stage / report_name(job.output)
     with atomic_write(report_path) as tmp:
-        tmp.write_text(json.dumps([dataclasses.asdict(r) for r in reports], indent=2))
-    failed = [r for r in reports if not r.passed]
+        tmp.write_text(json.dumps([_finite(dataclasses.asdict(r)) for r in reports], indent=2))
     if failed:
         kept = job.output.parent / failed_report_name(job.output)
         shutil.copy(report_path, kept)
@@ -314,6 +327,41 @@ def _verify(job: ExportJob, built: list[Built]) -> tuple[Path, list[VerifyReport
                                 f"nothing was written except the report {kept} (files of an earlier export "
                                 f"to {job.output.name} are left as they were)", reports, kept)
     return report_path, reports
+
+
+def _executions(kind: ArtifactKind, meta: ArtifactMetadata) -> list[tuple[str, str | None]]:
+    """(backend, execution precision) to verify an artifact in: its kind's own runtime as exported (None: the
+    file's precision), then OpenVINO bf16 for a float file OpenVINO runs, where OpenVINO is installed and this CPU
+    has bf16 arithmetic (elsewhere OpenVINO would run f32, or crash: nothing to verify)."""
+    executions = [(kind.backend, "f32" if kind.backend == "openvino" else None)]
+    if "openvino" in kind.backends and meta.precision in ("fp32", "fp16") and cpu_has_bf16() \
+            and importlib.util.find_spec("openvino") is not None:
+        executions.append(("openvino", "bf16"))
+    return executions
+
+
+def _verify_one(job: ExportJob, artifact: Built, kind: ArtifactKind, meta: ArtifactMetadata, backend_name: str,
+                precision: str | None) -> VerifyReport:
+    from .verify import generator_feeds, verify_encoder, verify_generator
+
+    int8 = "fused" if backend_name == "openvino" else "exact"  # OpenVINO's int8 is its kernels; ORT's exact Q/DQ
+    options = RuntimeOptions(device=meta.device or "cpu", int8_mode=int8, backend=backend_name, precision=precision)
+    gates = dict(atol=job.options.atol, rtol=job.options.rtol, min_psnr=job.options.min_psnr,
+                 executed_in=EXECUTION_PRECISION.get(precision))
+    backend = open_backend(kind, artifact.runnable, meta, options)
+    try:
+        if meta.role == "generator":
+            return verify_generator(backend.run, artifact.path.name, meta, job.generator,
+                                    generator_feeds(meta, *job.masks), **gates)
+        styles = np.random.default_rng(0).integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
+        return verify_encoder(backend.run, artifact.path.name, meta, job.encoder, styles, **gates)
+    finally:
+        backend.close()
+
+
+def _finite(report: dict) -> dict:
+    """JSON has no infinity: an identical output's PSNR is written as null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in report.items()}
 
 
 def _publish(files: list[Path], models: list[Path], plan: ExportPlan, options: ExportOptions) -> list[Path]:

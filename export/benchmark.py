@@ -27,6 +27,7 @@ import torch
 from gaugan_sdk.config import GeneratorConfig, parse_overrides
 from gaugan_sdk.presets import PRESETS
 from gaugan_sdk.contract import CPU_ONLY_GRAPHS, VARIANT_NAMES, GraphVariant, Range, Shapes
+from gaugan_sdk.cpu import cpu_has_bf16
 from gaugan_sdk.imaging import image_to_uint8, psnr
 from gaugan_sdk.labels import label_set_for
 from gaugan_sdk.measure import Table, Timing, check_writable, time_calls
@@ -100,8 +101,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--calib-count", type=int, default=INT8_MASKS,
                    help="int8 calibration masks (default: gaugan-export's)")
     p.add_argument("--int8-target", type=float, help="int8 PSNR target of the conversion (default: the int8 gate)")
+    p.add_argument("--openvino", nargs="*", choices=("f32", "bf16"),
+                   help="also each ONNX file through OpenVINO in these execution precisions (no value: f32 and bf16; "
+                        "bf16 only where the CPU has bf16 arithmetic)")
+    p.add_argument("--threads", type=int, help="OpenVINO's inference threads (default: its own, all cores)")
     p.add_argument("--json", help="also write the rows (and the machine) to this JSON file")
     args = p.parse_args(argv)
+    if args.openvino == []:
+        args.openvino = ["f32", "bf16"]
     check_writable(args.json)
 
     generator = model_from(args)
@@ -174,6 +181,26 @@ def _onnx_rows(table, args, engine, fp32_path, tmp, meta, name, feeds, reference
         backend = f"ONNX Runtime {engine}{f' {mode}' if engine == 'int8' else ''} (CPU EP)"
         add_row(table, backend, name, timed(lambda run=run: run(feeds), args.warmup, args.iters), args.batch,
                 _quality(out, reference) + note, gmacs)
+    if args.openvino:
+        _openvino_rows(table, args, engine, path, name, feeds, reference, gmacs, note)
+
+
+def _openvino_rows(table, args, engine, path, name, feeds, reference, gmacs, note) -> None:
+    """The same ONNX file through OpenVINO, in each execution precision asked (`--openvino`): f32 and bf16 for a
+    float file (bf16 where the CPU has bf16 arithmetic: elsewhere OpenVINO would run f32 or crash), an int8 file
+    on OpenVINO's integer kernels, which saturate like ONNX Runtime's fused ones without VNNI."""
+    from gaugan_sdk.backends.openvino import OpenVINOBackend
+
+    for precision in args.openvino:  # an int8 file: its int8 convs on integer kernels, the rest in this precision
+        if precision == "bf16" and not cpu_has_bf16():
+            table.note(f"OpenVINO bf16 {name}: skipped, this CPU has no bf16 arithmetic")
+            continue
+        backend = OpenVINOBackend(path, args.threads, precision=precision, int8_mode="fused", cache_dir=None)
+        out = backend.run(feeds)[0]
+        label = f"OpenVINO {'int8 kernels' if engine == 'int8' else engine}, {backend.precision} (CPU)"
+        add_row(table, label, name, timed(lambda b=backend: b.run(feeds), args.warmup, args.iters), args.batch,
+                _quality(out, reference) + note, gmacs)
+        backend.close()
 
 
 def _pt2_rows(table, args, generator, graph, tmp, batch, feeds, reference, gmacs, device) -> None:

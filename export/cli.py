@@ -1,5 +1,5 @@
 """gaugan-export: a SPADE/GauGAN checkpoint (ours, or NVlabs') -> a verified ONNX model (fp32 / fp16 / int8
-Q/DQ), TensorRT plan or AOTInductor package of the exact fast graph, with its metadata sidecar.
+Q/DQ), TensorRT plan, OpenVINO IR or AOTInductor package of the exact fast graph, with its metadata sidecar.
 
 examples:
   gaugan-export --checkpoint runs/00003-city/checkpoints/iter_0050000.pt --engine fp16      # plan, or ONNX
@@ -8,10 +8,11 @@ examples:
   gaugan-export --checkpoint ckpt.pt --format engine --min-shape label:1x1x256x512 \\
                 --opt-shape label:4x1x256x512 --max-shape label:8x1x256x512          # trtexec's shapes
   gaugan-export --checkpoint ckpt.pt --format pt2 --batch 8                     # AOTInductor, this device
+  gaugan-export --checkpoint ckpt.pt --format openvino --graph auto             # OpenVINO IR, this CPU's graph
 
-Every artifact is verified against eager PyTorch (onnx, pt2; a plan through its ONNX) and staged: files move into
-place only when every stage passed. The options are export.ExportOptions' fields (export/options.py), which
-this command line is built from; export.export_checkpoint (export/api.py) runs them.
+Every artifact is verified against eager PyTorch (onnx, openvino, pt2; a plan through its ONNX) and staged:
+files move into place only when every stage passed. The options are export.ExportOptions' fields
+(export/options.py), which this command line is built from; export.export_checkpoint (export/api.py) runs them.
 """
 
 from __future__ import annotations
@@ -137,10 +138,11 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
 
 def _formats() -> str:
     """What each format takes, from the kind rows (the same data the API's checks read)."""
-    lines = ["formats:"]
+    lines, width = ["formats:"], max(len(kind.export_format or "") for kind in KINDS)
     for kind in KINDS:
         if kind.export_format:
-            lines.append(f"  {kind.export_format:<6} {', '.join(kind.precisions):<16} graphs {', '.join(kind.graphs):<24}"
+            lines.append(f"  {kind.export_format:<{width}} {', '.join(kind.precisions):<16} "
+                         f"graphs {', '.join(kind.graphs):<24}"
                          f" on {', '.join(kind.devices):<9} verified {'by default' if kind.verify else 'on request'}"
                          f"{', Triton' if kind.triton else ''}")
     return "\n".join(lines)

@@ -29,12 +29,14 @@ from .progress import Steps
 @dataclass
 class Built:
     """One artifact in the staging folder, and what verification runs for it: the artifact itself, or (a
-    TensorRT plan) the ONNX it was built from, of kind `runnable_kind`."""
+    TensorRT plan) the ONNX it was built from, of kind `runnable_kind`; `extras`: other files published beside it
+    (a plan keeps its ONNX)."""
 
     path: Path
     meta: ArtifactMetadata
     runnable: Path | None = None
     runnable_kind: ArtifactKind | None = None
+    extras: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.runnable = self.runnable or self.path

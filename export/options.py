@@ -56,8 +56,8 @@ class ExportOptions:
     `export_checkpoint` takes one, keywords, or both (keywords replace the fields they name)."""
 
     format: str | None = _option(
-        help="artifact kind: trt / engine (a TensorRT plan, .plan / .engine), onnx, pt2 (default: the --output "
-             "suffix's, else trt where TensorRT is installed, else onnx with a note)",
+        help="artifact kind, one of the formats tabled below (default: the --output suffix's, else trt where "
+             "TensorRT is installed, else onnx with a note)",
         choices=sorted(EXPORT_FORMATS))
     precision: str = _option("fp32", "precision inside the graph", flag="--engine", choices=FILE_PRECISIONS)
     output: Path | None = _option(help="artifact path (default engines/<checkpoint name><suffix>, the folder "
@@ -76,8 +76,9 @@ class ExportOptions:
     graph: str = _option(
         "fast", "fast (default): exact restructuring (batch norm folded into the modulation, one mask conv per "
                 "block, one mask for N styles); sparse: the fast graph with the modulation computed densely only "
-                "near class boundaries (fp32 ONNX, for the CPU: about half the MACs on typical maps, the same "
-                "image); reference: one op per reference op", choices=GRAPHS)
+                "near class boundaries (fp32, for CPUs: about half the MACs on typical maps, the same image); "
+                "reference: one op per reference op; auto: the target's (a CPU format: this CPU's plan, "
+                "gaugan_sdk.cpu; else fast)", choices=(*GRAPHS, "auto"))
     mask_conv: str = _option("auto", "the fast graph's first mask conv: a conv of the one-hot, a table lookup, or "
                                      "auto (by target: lookup on the CPU for many labels, conv on GPUs)",
                              choices=("auto", *MASK_CONVS))
@@ -118,11 +119,11 @@ class ExportOptions:
     def __post_init__(self) -> None:
         for f in fields(self):
             object.__setattr__(self, f.name, _CHECKS[f.name](getattr(self, f.name), f.name))
-        if self.format is not None:  # the combination, where the format is known (else when it is chosen)
+        if self.format is not None and self.graph != "auto":  # the combination, where both are known already
             refusal = export_kind(self.format).refusal(self.precision, self.graph)
             if refusal:
                 raise ValueError(refusal)
-        if self.graph != "sparse" and self.dense_above is not None:
+        if self.graph not in ("sparse", "auto") and self.dense_above is not None:
             raise ValueError(f"dense_above={self.dense_above!r} is the sparse graph's threshold; graph={self.graph!r}"
                              f" has none")
         if self.graph == "reference" and (self.mask_conv != "auto" or self.fused is not None):
@@ -252,7 +253,7 @@ _CHECKS = {
     "format": _choice(sorted(EXPORT_FORMATS), optional=True), "precision": _choice(FILE_PRECISIONS),
     "output": _path, "preset": _choice(sorted(PRESETS), optional=True), "overrides": _overrides,
     "batch": _range, "height": _range, "width": _range, "dynamic_size": _flag(), "uint8_output": _flag(),
-    "graph": _choice(GRAPHS), "mask_conv": _choice(("auto", *MASK_CONVS)), "fused": _flag(optional=True),
+    "graph": _choice((*GRAPHS, "auto")), "mask_conv": _choice(("auto", *MASK_CONVS)), "fused": _flag(optional=True),
     "dense_above": _number(0.0, maximum=1.0), "calib_dir": _path, "calib_count": _count(1),
     "int8_max_fp16": _number(0.0, maximum=1.0), "timing_cache": _path,
     "workspace_gb": _number(0.0, above=True, optional=False), "verify": _flag(optional=True),

@@ -20,13 +20,16 @@ STAGE_PREFIX = ".gaugan-export-"
 _OWNER = "owner"  # in each staging folder: "<host> <pid>" of the export that made it
 
 
-def planned_names(output: Path, tensorrt: bool) -> list[str]:
-    """Every file name an export to `output` may write into its folder (the encoder's only for style models)."""
+def planned_names(output: Path, kind) -> list[str]:
+    """Every file name an export of `kind` (gaugan_sdk.kinds) to `output` may write into its folder (the encoder's
+    only for style models): the artifacts, their companions (an IR's .bin), the ONNX a plan keeps beside it,
+    sidecars, reports, the calibration cache."""
     artifacts = [output.name, f"{output.stem}_encoder{output.suffix}"]
-    if tensorrt:  # a plan keeps the ONNX it was built from beside it
+    companions = [f"{Path(a).stem}{c}" for a in artifacts for c in kind.companions]
+    if kind.verifies_as:  # a plan keeps the file it was built from beside it
         artifacts += [f"{output.stem}.onnx", f"{output.stem}_encoder.onnx"]
-    return [*artifacts, *(f"{a}.json" for a in artifacts), report_name(output), failed_report_name(output),
-            f"{output.name}.calib.json"]
+    return [*artifacts, *companions, *(f"{a}.json" for a in artifacts), report_name(output),
+            failed_report_name(output), f"{output.name}.calib.json"]
 
 
 def report_name(output: Path) -> str:
@@ -38,7 +41,7 @@ def failed_report_name(output: Path) -> str:
     return f"{output.name}.verify.failed.json"
 
 
-def check_output(output: Path, checkpoint: str | os.PathLike, tensorrt: bool) -> None:
+def check_output(output: Path, checkpoint: str | os.PathLike, kind) -> None:
     """Refuse, before any work, an output that is a folder, that would overwrite the checkpoint (or a file of
     an NVlabs checkpoint folder), or whose folder is missing or not writable."""
     if output.is_dir():
@@ -48,7 +51,7 @@ def check_output(output: Path, checkpoint: str | os.PathLike, tensorrt: bool) ->
         raise FileNotFoundError(f"output {output}: the folder {output.parent} does not exist")
     source = Path(checkpoint)
     protected = {p.resolve() for p in (source.iterdir() if source.is_dir() else [source]) if p.exists()}
-    for name in planned_names(output, tensorrt):
+    for name in planned_names(output, kind):
         target = (output.parent / name).resolve()
         if target in protected:
             raise ValueError(f"output {output} would overwrite the checkpoint file {target}: choose another output")

@@ -51,7 +51,7 @@ def write(job: ExportJob) -> list[Built]:
             meta = build_plan(onnx_file.path, plan, onnx_file.meta, workspace_gb=job.options.workspace_gb,
                               timing_cache=job.options.timing_cache,
                               show_progress=None if job.steps.verbose else False)
-        built.append(Built(plan, meta, onnx_file.path, ONNX))
+        built.append(Built(plan, meta, onnx_file.path, ONNX, extras=[onnx_file.path]))
     return built
 
 
@@ -95,7 +95,7 @@ def build_plan(onnx_path: str | Path, plan_path: str | Path, meta: ArtifactMetad
     if cache_path:
         with atomic_write(cache_path) as tmp:
             Path(tmp).write_bytes(config.get_timing_cache().serialize())
-    return replace(meta, format="tensorrt", tensorrt=device_facts(trt.__version__))
+    return replace(meta, format="tensorrt", tensorrt=device_facts(trt.__version__), weights_sha256=None)
 
 
 def progress_monitor(trt, enabled: bool | None = None):

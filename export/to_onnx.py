@@ -8,10 +8,12 @@ supports (onnx-tensorrt docs/operators.md), so the same file builds on TensorRT 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import onnx
 import torch
 
 from gaugan_sdk._io import atomic_write
+from gaugan_sdk.backends.onnxruntime import weights_sha256
 from gaugan_sdk.contract import DEFAULT_BATCH, REFERENCE, STYLE_SIZE, GraphVariant, Range, Shapes
 from gaugan_sdk.kinds import TENSORRT
 from gaugan_sdk.metadata import ArtifactMetadata
@@ -75,8 +78,7 @@ def export_generator(generator: SPADEGenerator, path: str | Path, shapes: Shapes
     meta = ArtifactMetadata.for_graph("generator", "onnx", "fp32", generator.cfg, (spec.inputs, spec.outputs),
                                       shapes, uint8_output=uint8_output, encoder=encoder_file, variant=variant,
                                       **recorded)
-    save_onnx(_export(spec), path, meta)
-    return meta
+    return save_onnx(_export(spec), path, meta)
 
 
 def export_encoder(encoder: ConvEncoder, path: str | Path, batch: Range = DEFAULT_BATCH, *,
@@ -86,8 +88,7 @@ def export_encoder(encoder: ConvEncoder, path: str | Path, batch: Range = DEFAUL
     spec = encoder_trace(encoder, batch, float_input)
     meta = ArtifactMetadata.for_graph("encoder", "onnx", "fp32", encoder.cfg, (spec.inputs, spec.outputs),
                                       Shapes(batch, STYLE_SIZE, STYLE_SIZE), **recorded)
-    save_onnx(_export(spec), path, meta)
-    return meta
+    return save_onnx(_export(spec), path, meta)
 
 
 def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, precision: str,
@@ -105,9 +106,7 @@ def apply_precision(onnx32: Path, final: Path, meta: ArtifactMetadata, precision
     measure = PsnrProbe(onnx32, feeds, Path(final).parent, 255.0 if meta.uint8_output else 2.0)
     module = importlib.import_module(f"{__package__}.{converter}")
     converted, report = module.convert(Path(onnx32), feeds, measure, target, settings)
-    meta = dataclasses.replace(meta, precision=precision)
-    save_onnx(converted, final, meta)
-    return meta, report
+    return save_onnx(converted, final, dataclasses.replace(meta, precision=precision)), report
 
 
 def export_style_encoder(encoder: ConvEncoder, path: Path, precision: str, recorded: dict) -> ArtifactMetadata:
@@ -117,24 +116,29 @@ def export_style_encoder(encoder: ConvEncoder, path: Path, precision: str, recor
 
     meta = export_encoder(encoder, path, **recorded)
     if precision != "fp32":
-        meta = dataclasses.replace(meta, precision="fp16")
-        save_onnx(to_fp16(onnx.load(path)), path, meta)
+        meta = save_onnx(to_fp16(onnx.load(path)), path, dataclasses.replace(meta, precision="fp16"))
     return meta
 
 
-def save_onnx(model: onnx.ModelProto, path: str | Path, meta: ArtifactMetadata) -> None:
-    """Set metadata_props, check the op types (graphs TensorRT may build: not the CPU-only sparse graph), write
-    atomically (external data only past protobuf's 2 GB)."""
+def save_onnx(model: onnx.ModelProto, path: str | Path, meta: ArtifactMetadata) -> ArtifactMetadata:
+    """Write the model atomically with its metadata in metadata_props, and the sha256 of everything else
+    (`weights_sha256`, gaugan_sdk.backends.onnxruntime) among them, so the file checks itself wherever it is
+    copied; check its op types first (graphs TensorRT may build: not the CPU-only sparse graph). Returns the
+    metadata with that hash."""
     tensorrt_may_build = meta.variant is None or meta.graph in TENSORRT.graphs
     unsupported = unsupported_ops(model) if tensorrt_may_build else set()
     if unsupported:
         raise RuntimeError(f"the exported graph uses ops the TensorRT ONNX parser does not support: "
                            f"{', '.join(sorted(unsupported))}")
     del model.metadata_props[:]
+    data = model.SerializeToString()  # no metadata yet: what the hash covers
+    meta = dataclasses.replace(meta, weights_sha256=weights_sha256(data))
+    props = onnx.ModelProto()  # appended: a serialized message followed by another is their merge
     for key, value in meta.to_props().items():
-        model.metadata_props.add(key=key, value=value)
+        props.metadata_props.add(key=key, value=value)
     with atomic_write(path) as tmp:
-        onnx.save(model, tmp)
+        tmp.write_bytes(data + props.SerializeToString())
+    return meta
 
 
 def unsupported_ops(model: onnx.ModelProto) -> set[str]:
@@ -177,20 +181,32 @@ def localize_branch_initializers(model: onnx.ModelProto) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ internals
-def _export(spec: TraceSpec) -> onnx.ModelProto:
-    """torch.onnx.export (dynamo), quiet: verbose=False keeps its progress lines off the console, and its
-    logger's level and the warnings filter are changed for this call only."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+EXPORTER_LOGGERS = ("torch.onnx", "onnxscript", "onnx_ir")  # the exporter's and the IR library it builds with
+
+
+@contextlib.contextmanager
+def quiet_exporter() -> Iterator[None]:
+    """The exporter's loggers at ERROR and its warnings ignored, for one export only (their levels and the warnings
+    filter are restored after): without it the exporter prints progress lines and, for the sparse graph's If
+    branches, "Attribute type is ambiguous" lines to stderr even with verbose=False."""
+    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(spec.module, spec.args, kwargs=spec.kwargs or None, dynamo=True,
-                                        verbose=False, dynamic_shapes=spec.dynamic_shapes,
-                                        output_names=spec.output_names)
+            yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _export(spec: TraceSpec) -> onnx.ModelProto:
+    """torch.onnx.export (dynamo), quiet (`quiet_exporter`)."""
+    with quiet_exporter():
+        program = torch.onnx.export(spec.module, spec.args, kwargs=spec.kwargs or None, dynamo=True, verbose=False,
+                                    dynamic_shapes=spec.dynamic_shapes, output_names=spec.output_names)
     model = program.model_proto
     localize_branch_initializers(model)
     return model

@@ -250,7 +250,8 @@ def test_cli_fp16_onnx_with_style_encoder(checkpoints, tmp_path, capsys):
     assert meta.precision == "fp16" and meta.encoder == "coco_encoder.onnx" and meta.batch == Range(1, 4, 4)
     assert meta.source["kind"] == "gaugan-sdk" and len(meta.source["sha256"]["checkpoint"]) == 64
     reports = json.loads((out / "coco.onnx.verify.json").read_text())
-    assert [r["role"] for r in reports] == ["generator", "encoder"] and all(r["passed"] for r in reports)
+    assert [r["role"] for r in reports if "ONNX Runtime" in r["execution"]] == ["generator", "encoder"]
+    assert all(r["passed"] for r in reports)  # the ONNX Runtime runs, and OpenVINO bf16 where this CPU has bf16
     assert reports[0]["psnr_db"] >= 40
     assert "[1] load checkpoint" in printed and "done in" in printed and "Synthesizer(" in printed
     assert sorted(p.name for p in (tmp_path / "triton").iterdir()) == ["coco", "coco_encoder", "coco_generator"]
@@ -333,8 +334,8 @@ def test_cli_never_replaces_a_triton_model_folder_it_did_not_write(checkpoints, 
     assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
     assert not (tmp_path / "x.onnx").exists()  # refused before any work
     other = tmp_path / "repo2"  # its own earlier output, unchanged, is replaced by a re-export
-    assert export_main([*argv[:-4], "--triton-repo", str(other), "--calib-count", "2", "--quiet"]) == 0
-    assert export_main([*argv[:-4], "--triton-repo", str(other), "--calib-count", "2", "--quiet"]) == 0
+    assert export_main([*argv[:-5], "--triton-repo", str(other), "--calib-count", "2", "--quiet"]) == 0
+    assert export_main([*argv[:-5], "--triton-repo", str(other), "--calib-count", "2", "--quiet"]) == 0
     assert (other / "x_generator" / "1" / "model.onnx").read_bytes() == (tmp_path / "x.onnx").read_bytes()
 
 

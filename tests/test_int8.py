@@ -173,7 +173,8 @@ def test_runtime_int8_modes_exact_meets_the_target_and_fused_differs(int8_artifa
     with torch.no_grad():
         ids = torch.from_numpy(labels[:, None].astype(np.int32))
         eager = image_to_uint8(GeneratorGraph(generator)(ids, ids).numpy())  # no instance map: class boundaries
-    with Synthesizer(path, int8_mode="exact") as exact, Synthesizer(path, int8_mode="fused") as fused:
+    with Synthesizer(path, int8_mode="exact") as exact, \
+            Synthesizer(path, int8_mode="fused", backend="onnxruntime") as fused:
         assert exact.generator.int8_execution == "exact" and fused.generator.int8_execution == "fused"
         a, b = exact.run(labels), fused.run(labels)
     print(f"vs eager: exact {psnr(a, eager, 255):.2f} dB, fused {psnr(b, eager, 255):.2f} dB (this CPU: "
@@ -190,7 +191,7 @@ def test_runtime_auto_mode_follows_the_cpu_and_warns_once(int8_artifact, flags, 
     monkeypatch.setattr(synthesizer_module, "_warned_exact_int8", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        first, second = Synthesizer(path), Synthesizer(path)
+        first, second = Synthesizer(path, backend="onnxruntime"), Synthesizer(path, backend="onnxruntime")
     assert first.generator.int8_execution == second.generator.int8_execution == chosen
     said = [str(w.message) for w in caught if "int8" in str(w.message)]
     if chosen == "exact":
