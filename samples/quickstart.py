@@ -6,10 +6,11 @@
 1. `python -m training.train` trains a small SPADE generator on procedural scenes (CPU: 64x128, ngf 16;
    GPU: 128x256, ngf 32 and more iterations);
 2. `gaugan-export` exports it to ONNX fp32 and fp16, each verified against PyTorch;
-3. `Synthesizer` turns held-out masks (scenes training never saw) into images: a grid PNG, mask | generated | the
-   scene's own rendering;
+3. `Synthesizer` turns held-out masks (scenes training never saw) into images, on the runtime and precision this
+   CPU's plan picks (gaugan_sdk.cpu; OpenVINO bf16 where the CPU has bf16 units and the export verified it): a
+   grid PNG, mask | generated | the scene's own rendering;
 4. the procedural oracle scores the generated images (mIoU, as the paper scores with a segmentation network) and
-   `samples/benchmark.py`'s timing runs every artifact side by side.
+   `gaugan-benchmark`'s timing runs every artifact on every runtime installed, side by side.
 Everything lands in one folder (default runs/NNNNN-quickstart), summarized in summary.json.
 """
 
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
     t_export = time.perf_counter()
 
     # 3. synthesize held-out masks ----------------------------------------------------------------
-    syn = Synthesizer(artifacts[0])
+    syn = Synthesizer(artifacts[0])  # where this CPU's plan runs it fastest among the verified executions
+    print(f"[3/4] {syn!r}", flush=True)
     height, width = syn.size
     scenes = [scene_sample(HELD_OUT_SEED + i, height, width, syn.labels) for i in range(args.samples)]
     masks, instances, renders = (np.stack(parts) for parts in zip(*scenes))
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> dict:
     flat = ConfusionMatrix(len(syn.labels))
     flat.update(masks, oracle.segment(np.full_like(renders, 128)))
     scores["flat gray (floor)"] = flat.mean_iou()
-    rows, against = benchmark([*artifacts, checkpoint], reference=checkpoint, batches=(1, 8), warmup=1, iters=5)
+    rows, against = benchmark([*artifacts, checkpoint], reference=checkpoint, batches=(1, 8), warmup=1, iters=5,
+                              all_runtimes=True)  # each runtime installed; `plan` marks what Synthesizer picks
     latency = table(rows, against)
     summary = {
         "run_dir": str(run_dir), "checkpoint": str(checkpoint), "artifacts": [str(a) for a in artifacts],

@@ -181,6 +181,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--masks", choices=MASKS, default="auto",
                    help="what colour frames hold: palette colours (auto, colors) or class ids as gray pixels (ids); "
                         "single-channel image files are class ids")
+    p.add_argument("--backend", default="auto", help="runtime (auto: this CPU's plan, gaugan_sdk.cpu; onnxruntime, "
+                                                     "openvino, ...)")
+    p.add_argument("--precision", default="auto", help="execution precision (auto: the plan's, where verified)")
+    p.add_argument("--hint", choices=("latency", "throughput"), default="latency",
+                   help="throughput: a few frames in flight together (OpenVINO), more frames/s, more latency")
     p.add_argument("--skip-bad-frames", action="store_true",
                    help="skip frames that do not decode, with a count (default: an error naming the frame)")
     args = p.parse_args(argv)
@@ -190,7 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise RuntimeError("a window needs OpenCV with a GUI, and this one is a headless build (opencv-python-headless, "
                            "what gaugan-sdk[samples] installs for servers): pip uninstall opencv-python-headless && "
                            "pip install opencv-python, or write a video with --output out.mp4")
-    syn = Synthesizer(args.artifact, warmup=1)
+    syn = Synthesizer(args.artifact, warmup=1, backend=args.backend, precision=args.precision, hint=args.hint)
+    print(f"video_stream: {syn.chosen.label} ({syn.chosen.why})")
     skipped: list[str] | None = [] if args.skip_bad_frames else None
     frames, fps = read_frames(args.input, args.max_frames, skipped)
     ids_seen: list[np.ndarray] = []

@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--labels", choices=BUILTIN_LABEL_SETS, help="label set, for artifacts that do not record theirs")
     p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--backend", default="auto", help="runtime (auto: this CPU's plan, gaugan_sdk.cpu)")
+    p.add_argument("--precision", default="auto", help="execution precision (auto: the plan's, where verified)")
     p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest accepted upload")
     p.add_argument("--timeout", type=float, default=15.0,
                    help="seconds a request may take to arrive, headers and body (default 15)")
@@ -402,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"paint: error: {e}", file=sys.stderr)
         return 2
     try:
-        app = PaintApp(Synthesizer(args.artifact, device=args.device, labels=args.labels, warmup=1),
+        app = PaintApp(Synthesizer(args.artifact, device=args.device, labels=args.labels, warmup=1,
+                                   backend=args.backend, precision=args.precision),
                        int(args.max_upload_mb * (1 << 20)))
     except (ValueError, TypeError, FileNotFoundError, RuntimeError, ImportError) as e:
         print(f"paint: error: {e}", file=sys.stderr)
