@@ -138,8 +138,8 @@ PLANS = {p.cpu: p for p in (
             "not measured on this class: no bf16 units; ONNX Runtime (today's default) and its exact sparse graph; "
             "int8 on its VNNI-fused kernels"),
     CpuPlan("avx2", _ORT, _ORT, _ORT, "f32", "sparse",
-            "AVX2-only AMD EPYC (stop 21): the sparse graph 1.96x the dense one on ONNX Runtime; OpenVINO capped to "
-            "AVX2 slower in f32, its int8 kernels saturate and bf16 crashes: not used"),
+            "AVX2-only AMD EPYC (docs/performance.md): ONNX Runtime's sparse graph 2.2x its dense one, OpenVINO f32 "
+            "1.01x on the dense graph and slower on the sparse one; int8 kernels saturate in both runtimes"),
     CpuPlan("arm", _ORT, _ORT, _ORT, "f32", "sparse", "not measured on Arm: ONNX Runtime, the exact sparse graph"),
     CpuPlan("unknown", _ORT, _ORT, _ORT, "f32", "fast", "CPU flags unreadable: ONNX Runtime fp32, the default"),
 )}
