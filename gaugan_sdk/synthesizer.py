@@ -428,6 +428,11 @@ class Synthesizer:
         that runs it, so the file is opened once), else the artifact's IO (with a warning). The backend and
         execution precision are the CPU plan's for that metadata, unless asked (`choose_execution`)."""
         kind = kind_of(path)
+        for part in kind.files(path)[1:]:
+            if not part.is_file():
+                raise FileNotFoundError(f"{path.name} needs {part.name} beside it, and {part.parent} has none: "
+                                        f"a {kind.name} artifact is {' + '.join(f.name for f in kind.files(path))}, "
+                                        f"copied together")
         if sidecar_path(path).is_file():
             meta = read_sidecar(path, check_hash=self._check_hash)
             self._check_weights(kind, path, meta.weights_sha256)

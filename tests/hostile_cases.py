@@ -178,6 +178,29 @@ with contextlib.redirect_stdout(_io.StringIO()), contextlib.redirect_stderr(_io.
     (T / "seg.pt").unlink()
     case("train --resume, its --seg-model gone", lambda: train_module.main(["--resume", str(first), "--max-iters", "3"]))
     case("train --inception-weights missing", lambda: train_module.main([*TINY, "--outdir", str(T / "runs"), "--max-iters", "2", "--inception-weights", str(T / "no.pth")]))
+# the runtime's choice (issue 24) and the hashes that travel inside the file (issue 26)
+case("backend='tensorflow'", lambda: Synthesizer(T / "city.onnx", backend="tensorflow"))
+case("precision='bf16' on ONNX Runtime", lambda: Synthesizer(T / "city.onnx", backend="onnxruntime", precision="bf16"))
+case("precision='int4'", lambda: Synthesizer(T / "city.onnx", backend="openvino", precision="int4"))
+case("hint='fastest'", lambda: Synthesizer(T / "city.onnx", hint="fastest"))
+case("int8_mode='exact' on a float file", lambda: Synthesizer(T / "city.onnx", int8_mode="exact"), expect_error=False)
+alone = T / "alone"; alone.mkdir(); raw = bytearray((T / "city.onnx").read_bytes()); raw[len(raw) // 2] ^= 0xFF
+(alone / "city.onnx").write_bytes(bytes(raw))  # copied without its sidecar, one weight byte flipped
+case("ONNX alone with a flipped weight byte", lambda: Synthesizer(alone / "city.onnx"))
+nohash = T / "nohash.onnx"; shutil.copy(T / "city.onnx", nohash)
+d = json.loads(Path(f"{T}/city.onnx.json").read_text()); d.pop("artifact_sha256", None); Path(f"{nohash}.json").write_text(json.dumps(d))
+case("sidecar without its artifact hash", lambda: Synthesizer(nohash))
+case("export height=3_200_000", lambda: export_checkpoint(T / "city.pt", format="onnx", output=T / "h.onnx", height=3_200_000, verbose=False))
+case("export format='openvino', precision='bf16'", lambda: export_checkpoint(T / "city.pt", format="openvino", precision="bf16", output=T / "b.xml", verbose=False))
+case("export graph='sparse' to pt2", lambda: export_checkpoint(T / "city.pt", format="pt2", graph="sparse", output=T / "s.pt2", verbose=False))
+try:
+    import openvino  # noqa: F401
+    (T / "ir").mkdir()
+    export_checkpoint(T / "city.pt", format="openvino", output=T / "ir" / "city.xml", verbose=False, verify=False)
+    (T / "ir" / "city.bin").rename(T / "ir" / "moved.bin")
+    case("IR without its .bin", lambda: Synthesizer(T / "ir" / "city.xml"))
+except ImportError:
+    pass
 w = max(len(n) for _, n, _ in results)
 for kind, name, said in results:
     print(f"{kind:8} {name:<{w}}  {said}")

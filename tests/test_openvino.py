@@ -240,6 +240,10 @@ def test_damaged_files_are_value_errors_naming_the_file(models, tmp_path):
         OpenVINOBackend(tmp_path / "noise.onnx", cache_dir=None)
     with pytest.raises(FileNotFoundError, match="artifact not found: .*gone.xml"):
         Synthesizer(tmp_path / "gone.xml")
+    (tmp_path / "alone").mkdir()  # the .xml copied without its .bin: named before any hash or parse reads it
+    (tmp_path / "alone" / "city.xml").write_bytes(xml)
+    with pytest.raises(FileNotFoundError, match=r"city.xml needs city.bin beside it.*city.xml \+ city.bin"):
+        Synthesizer(tmp_path / "alone" / "city.xml")
 
 
 # ------------------------------------------------------------------------------ the model cache
