@@ -34,7 +34,7 @@ from gaugan_sdk._io import atomic_write
 from gaugan_sdk.backends import RuntimeOptions, open_backend
 from gaugan_sdk.config import GeneratorConfig
 from gaugan_sdk.contract import MAX_PIXELS, GraphVariant, Range, Shapes
-from gaugan_sdk.cpu import cpu_has_bf16, cpu_plan
+from gaugan_sdk.cpu import cpu_plan, openvino_bf16_here
 from gaugan_sdk.kinds import EXPORT_FORMATS, KINDS, ONNX, SUFFIXES, TENSORRT, ArtifactKind, export_kind, kind_named
 from gaugan_sdk.metadata import ArtifactMetadata, sidecar_path, write_sidecar
 from gaugan_sdk.precisions import EXECUTION_PRECISION
@@ -334,8 +334,7 @@ def _executions(kind: ArtifactKind, meta: ArtifactMetadata) -> list[tuple[str, s
     file's precision), then OpenVINO bf16 for a float file OpenVINO runs, where OpenVINO is installed and this CPU
     has bf16 arithmetic (elsewhere OpenVINO would run f32, or crash: nothing to verify)."""
     executions = [(kind.backend, "f32" if kind.backend == "openvino" else None)]
-    if "openvino" in kind.backends and meta.precision in ("fp32", "fp16") and cpu_has_bf16() \
-            and importlib.util.find_spec("openvino") is not None:
+    if "openvino" in kind.backends and openvino_bf16_here(meta.precision):
         executions.append(("openvino", "bf16"))
     return executions
 

@@ -13,7 +13,6 @@ and p90 (gaugan_sdk.measure, the harness of every benchmark of the SDK; the JSON
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -72,18 +71,18 @@ def benchmark(artifacts: list[str | Path], *, reference: str | Path | None = Non
 def executions(path: Path) -> list[tuple[str, str]]:
     """(backend, execution precision) pairs that can run an artifact here: each backend of its kind whose library
     is installed; OpenVINO in f32, and in bf16 where this CPU has bf16 arithmetic and the file is float."""
-    from .cpu import cpu_has_bf16
+    from .cpu import installed, openvino_bf16_here
 
     kind, meta_precision = kind_of(path), None
     with Synthesizer(path) as syn:
         meta_precision = syn.meta.precision
     out = []
     for backend in kind.backends:
-        if backend in ("onnxruntime", "openvino") and importlib.util.find_spec(backend) is None:
+        if backend in ("onnxruntime", "openvino") and not installed(backend):
             continue
         if backend == "openvino":
             out.append((backend, "f32"))
-            if cpu_has_bf16() and meta_precision in ("fp32", "fp16"):
+            if openvino_bf16_here(meta_precision):
                 out.append((backend, "bf16"))
         else:
             out.append((backend, "auto"))

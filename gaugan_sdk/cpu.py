@@ -149,6 +149,12 @@ def installed(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
+def openvino_bf16_here(file_precision: str) -> bool:
+    """Whether OpenVINO can run a file of this precision in bf16 on this machine: a float file, openvino installed,
+    and bf16 arithmetic in the CPU (elsewhere OpenVINO runs f32, or crashes under an ISA cap)."""
+    return file_precision in ("fp32", "fp16") and cpu_has_bf16() and installed(_OV)
+
+
 def cpu_plan(flags: frozenset[str] | None = None, machine: str | None = None,
              runtimes: frozenset[str] | None = None) -> CpuPlan:
     """The plan of this CPU's class (`flags`, `machine`: another CPU's, for tests), with a runtime that is not

@@ -38,9 +38,10 @@ from ..cpu import resolve_int8_mode
 from ..kinds import ONNX, OPENVINO
 from ..metadata import PROPS_PREFIX, ArtifactMetadata
 from .base import EXECUTION_PRECISIONS as PRECISIONS
+from .base import HINTS as _HINTS
 from .base import Backend, RuntimeOptions, missing_library
 
-HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
+HINTS = {hint: hint.upper() for hint in _HINTS}  # ours -> OpenVINO's PERFORMANCE_HINT values
 SECTION = "gaugan_sdk"  # the IR's rt_info section holding our metadata
 # oneDNN caps (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA) without an int8 dot-product instruction: int8 kernels that
 # saturate (caps below AVX-512 also leave bf16 without kernels: `_check_kernels`)
